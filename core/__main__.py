@@ -1,0 +1,194 @@
+"""Command line: the same code paths as the app.
+
+python -m core train --preset "CNN 3-conv" --epochs 2 --limit 2000
+python -m core runs [--json]
+python -m core presets
+python -m core predict --run 3 digit.png
+python -m core worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from core.architecture import validate
+from core.presets import PRESET_LIST, get_preset
+from core.store import RunStore
+from core.worker import ensure_workers, run_worker
+
+FINAL = ("completed", "failed", "cancelled")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one CLI command; returns the exit code (0 success, 1 failed run, 2 bad input)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Digit Lab engine")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="queue a run, let a worker train it, follow it")
+    train.add_argument("--preset", default="Quick CNN", help="a name from 'presets'")
+    train.add_argument("--dataset", choices=("mnist", "fashion_mnist", "sentiment"))
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--limit", type=int, help="train on the first N training items")
+    train.add_argument("--time-limit", type=float, help="minutes before training stops")
+    train.add_argument("--name", default="", help="a name for the run")
+    train.set_defaults(handler=_train)
+
+    runs = commands.add_parser("runs", help="list runs, best first")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(handler=_runs)
+
+    presets = commands.add_parser("presets", help="list presets")
+    presets.set_defaults(handler=_presets)
+
+    predict = commands.add_parser("predict", help="predict the digit in image files")
+    predict.add_argument("--run", type=int, required=True)
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.set_defaults(handler=_predict)
+
+    worker = commands.add_parser("worker", help="execute queued runs")
+    worker.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
+    worker.set_defaults(handler=_worker)
+    return parser
+
+
+def _train(args) -> int:
+    config = get_preset(args.preset).config
+    overrides = {
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+        "limit": args.limit,
+        "time_limit_minutes": args.time_limit,
+    }
+    config = config.with_changes(**{key: value for key, value in overrides.items() if value is not None})
+    params = validate(config)
+    store = RunStore()
+    run_id = store.create_run(config, params, args.name)
+    print(f"run {run_id} queued: {config.preset or config.family} on {config.dataset}, {params:,} parameters")
+    ensure_workers(store)
+    return _follow(store, run_id)
+
+
+def _follow(store: RunStore, run_id: int) -> int:
+    printed = 0
+    try:
+        while True:
+            run = store.get_run(run_id)
+            if run is None:
+                print(f"error: run {run_id} was deleted", file=sys.stderr)
+                return 1
+            for row in store.epochs([run_id]).itertuples():
+                if row.epoch > printed:
+                    printed = row.epoch
+                    print(
+                        f"epoch {row.epoch}/{run['config'].epochs} loss={row.loss:.4f} "
+                        f"accuracy={row.accuracy:.4f} val_loss={row.val_loss:.4f} "
+                        f"val_accuracy={row.val_accuracy:.4f} seconds={row.seconds:.1f}",
+                        flush=True,
+                    )
+            if run["status"] in FINAL:
+                return _print_outcome(store, run)
+            if run["status"] == "queued":
+                ensure_workers(store)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print(f"stopping run {run_id}...", file=sys.stderr)
+        store.request_stop(run_id)
+        return _follow(store, run_id)
+
+
+def _print_outcome(store: RunStore, run: dict) -> int:
+    if run["status"] == "completed":
+        note = f" ({run['note']})" if run["note"] else ""
+        print(
+            f"run {run['id']} completed: test_accuracy={run['test_accuracy']:.4f} "
+            f"test_loss={run['test_loss']:.4f} params={run['params']} "
+            f"seconds={run['total_seconds']:.1f} ms_per_prediction={run['ms_per_prediction']:.2f} "
+            f"model={store.model_path(run['id'])}{note}"
+        )
+        return 0
+    if run["status"] == "cancelled":
+        print(f"run {run['id']} cancelled")
+        return 130
+    print(f"error: run {run['id']} failed: {run['error']}", file=sys.stderr)
+    return 1
+
+
+def _runs(args) -> int:
+    table = RunStore().runs_table()
+    if args.json:
+        print(table.to_json(orient="records"))
+        return 0
+    if table.empty:
+        print("no runs yet: try 'python -m core train --preset \"Quick CNN\"'")
+        return 0
+    columns = [
+        "id",
+        "name",
+        "status",
+        "dataset",
+        "params",
+        "epochs_done",
+        "test_accuracy",
+        "seconds_per_epoch",
+    ]
+    print(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+    return 0
+
+
+def _presets(args) -> int:
+    for preset in PRESET_LIST:
+        config = preset.config
+        print(
+            f"{preset.name:24} {config.dataset:10} {config.family:10} "
+            f"{validate(config):>10,}  {preset.description}"
+        )
+    return 0
+
+
+def _predict(args) -> int:
+    from core.predict import load_predictor
+    from core.preprocess import decode_image, prepare_digit
+
+    predictor = load_predictor(RunStore(), args.run)
+    failures = 0
+    for path in args.images:
+        try:
+            image = prepare_digit(decode_image(path.read_bytes()))
+        except (ValueError, OSError) as error:
+            print(f"{path}: error: {error}")
+            failures += 1
+            continue
+        probabilities = predictor.predict_images(image[None])[0]
+        digit = int(probabilities.argmax())
+        print(f"{path}: {digit} ({probabilities[digit]:.3f})")
+    return 1 if failures else 0
+
+
+def _worker(args) -> int:
+    executed = run_worker(RunStore(), args.idle_exit)
+    print(json.dumps({"runs_executed": executed}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

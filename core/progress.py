@@ -1,0 +1,77 @@
+"""A Keras callback that writes a run's progress to the store and obeys Stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import keras
+
+from core.store import RunStore
+
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+class StoreProgress(keras.callbacks.Callback):
+    """Writes batch progress (throttled) and every epoch's metrics to the store.
+
+    Stops training within one batch once `stop` is set (the worker's watcher sets
+    it when a user asks), or when the run has trained longer than its time limit.
+
+    Args:
+        store: the run store.
+        run_id: the run being trained.
+        batches: batches per epoch.
+        time_limit_seconds: stop after this much training time.
+        stop: an event that asks training to stop.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: int,
+        batches: int,
+        time_limit_seconds: float,
+        stop: threading.Event,
+    ):
+        super().__init__()
+        self.store = store
+        self.stop = stop
+        self.run_id = run_id
+        self.batches = batches
+        self.time_limit_seconds = time_limit_seconds
+        self.stopped_by_user = False
+        self.stopped_by_time_limit = False
+        self._epoch = 0
+        self._epoch_started = 0.0
+        self._train_started = 0.0
+        self._last_write = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._train_started = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._epoch_started = time.monotonic()
+        self._report(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self._last_write >= PROGRESS_INTERVAL_SECONDS:
+            self._report(batch + 1)
+        if self.stop.is_set():
+            self.stopped_by_user = True
+            self.model.stop_training = True
+        elif now - self._train_started > self.time_limit_seconds:
+            self.stopped_by_time_limit = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.monotonic() - self._epoch_started
+        if not self.stopped_by_user and not self.stopped_by_time_limit:
+            self.store.add_epoch(self.run_id, epoch + 1, {**logs, "seconds": seconds})
+
+    def _report(self, batch: int) -> None:
+        self._last_write = time.monotonic()
+        self.store.set_progress(self.run_id, self._epoch, batch, self.batches)

@@ -1,0 +1,183 @@
+"""One training run: prepare data, build, fit with live progress, evaluate, save."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.architecture import validate
+from core.config import RunConfig
+from core.datasets import Dataset, load_dataset, validation_split
+from core.store import RunStore
+from core.text import build_vocabulary, encode, save_vocabulary
+
+MAX_MISCLASSIFIED = 500
+
+
+@dataclass
+class PreparedData:
+    """Model-ready arrays: training, validation and test splits."""
+
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    vocabulary: list[str] | None = None
+
+
+def prepare_data(dataset: Dataset, config: RunConfig) -> PreparedData:
+    """Limits, splits off validation and scales (images) or encodes (text) the data."""
+    x_train, y_train = dataset.x_train, dataset.y_train
+    if config.limit:
+        x_train, y_train = x_train[: config.limit], y_train[: config.limit]
+    fit, val = validation_split(len(y_train), config.validation_split, config.seed)
+    if dataset.is_text:
+        vocabulary = build_vocabulary(x_train[fit])
+        x_fit, x_val, x_test = (encode(x, vocabulary) for x in (x_train[fit], x_train[val], dataset.x_test))
+    else:
+        vocabulary = None
+        x_fit, x_val, x_test = (scale_images(x) for x in (x_train[fit], x_train[val], dataset.x_test))
+    return PreparedData(x_fit, y_train[fit], x_val, y_train[val], x_test, dataset.y_test, vocabulary)
+
+
+def scale_images(images: np.ndarray) -> np.ndarray:
+    """Returns uint8 0-255 images as float32 in [0, 1], the input every model expects."""
+    return images.astype(np.float32) / 255.0
+
+
+def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = None) -> str:
+    """Trains, evaluates and saves one claimed run; returns its final status.
+
+    Training progress and results go to the store. A user's stop ends the run as
+    cancelled; reaching the time limit ends it completed, with a note.
+    """
+    import keras
+
+    from core.models import build_model
+    from core.progress import StoreProgress
+
+    stop = stop or threading.Event()
+    config = store.get_run(run_id)["config"]
+    started = time.monotonic()
+    dataset = load_dataset(config.dataset)
+    store.set_data_source(run_id, dataset.describe())
+    validate(config, train_size=len(dataset.y_train))
+    data = prepare_data(dataset, config)
+    model = build_model(config)
+    batches = -(-len(data.y_fit) // config.batch_size)
+    progress = StoreProgress(store, run_id, batches, config.time_limit_minutes * 60, stop)
+    model.fit(
+        data.x_fit,
+        data.y_fit,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(data.x_val, data.y_val),
+        callbacks=[progress],
+        shuffle=True,
+        verbose=0,
+    )
+    if progress.stopped_by_user:
+        store.finish(run_id, "cancelled")
+        return "cancelled"
+    train_seconds = time.monotonic() - started
+    epochs_done = store.get_run(run_id)["epoch"]
+    results = evaluate(model, data, dataset.is_text)
+    model_path = store.model_path(run_id)
+    save_atomically(model, model_path)
+    if data.vocabulary is not None:
+        save_vocabulary(data.vocabulary, store.vocabulary_path(run_id))
+    results.update(
+        seconds_per_epoch=_seconds_per_epoch(store, run_id),
+        total_seconds=train_seconds,
+        ms_per_prediction=time_single_prediction(model_path, data, store.vocabulary_path(run_id)),
+        versions={
+            "python": platform.python_version(),
+            "tensorflow": _tensorflow_version(),
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "seed": config.seed,
+        },
+        model_file=model_path.name,
+        note=(
+            f"Stopped at the {config.time_limit_minutes:g}-minute time limit after {epochs_done} epochs."
+            if progress.stopped_by_time_limit
+            else ""
+        ),
+    )
+    store.complete(run_id, results)
+    return "completed"
+
+
+def evaluate(model, data: PreparedData, is_text: bool) -> dict:
+    """Returns test loss and accuracy, per-class accuracy, the confusion matrix and
+    the misclassified test items (index, predicted label)."""
+    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0)
+    scores = model.predict(data.x_test, batch_size=256, verbose=0)
+    if is_text:
+        predicted = (scores.reshape(-1) >= 0.5).astype(int)
+        classes = 2
+    else:
+        predicted = scores.argmax(axis=1)
+        classes = scores.shape[1]
+    truth = data.y_test.astype(int)
+    confusion = np.zeros((classes, classes), dtype=int)
+    np.add.at(confusion, (truth, predicted), 1)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    wrong = np.flatnonzero(predicted != truth)[:MAX_MISCLASSIFIED]
+    return {
+        "test_loss": float(test_loss),
+        "test_accuracy": float(test_accuracy),
+        "evaluation": {
+            "per_class_accuracy": per_class.round(4).tolist(),
+            "confusion_matrix": confusion.tolist(),
+            "misclassified": [[int(i), int(predicted[i])] for i in wrong],
+            "test_size": int(len(truth)),
+        },
+    }
+
+
+def save_atomically(model, path: Path) -> None:
+    """Saves a model as `.keras` via a temporary file, so no half-written model exists."""
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def time_single_prediction(model_path: Path, data: PreparedData, vocabulary_path: Path) -> float:
+    """Returns the median milliseconds of one single-item prediction through the
+    saved model, loaded the way the app loads it."""
+    from core.predict import Predictor
+
+    text = data.vocabulary is not None
+    predictor = Predictor(model_path, vocabulary_path if text else None)
+    sample = data.x_test[:1]
+    predictor.predict_prepared(sample)  # The first call traces the function; it is not timed.
+    timings = []
+    for _ in range(30):
+        start = time.perf_counter()
+        predictor.predict_prepared(sample)
+        timings.append((time.perf_counter() - start) * 1000)
+    return statistics.median(timings)
+
+
+def _seconds_per_epoch(store: RunStore, run_id: int) -> float | None:
+    seconds = store.epochs([run_id])["seconds"]
+    return float(seconds.median()) if len(seconds) else None
+
+
+def _tensorflow_version() -> str:
+    import tensorflow as tf
+
+    return tf.__version__

@@ -1,0 +1,34 @@
+"""Shared fixtures: every test gets its own data directory and never goes online."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_DIR))
+os.environ["DIGITLAB_OFFLINE"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh data directory for runs and models, also seen by spawned workers."""
+    monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def store(home):
+    from core.store import RunStore
+
+    return RunStore(home)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real offline MNIST file: (x_train, y_train, x_test, y_test)."""
+    with np.load(REPO_DIR / "bundled_data" / "mnist-offline.npz") as data:
+        return tuple(data[key] for key in ("x_train", "y_train", "x_test", "y_test"))

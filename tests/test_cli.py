@@ -1,0 +1,47 @@
+"""The command line as a user types it: output lines and exit codes."""
+
+import json
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO_DIR
+
+
+def cli(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=REPO_DIR, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_train_prints_epochs_and_test_accuracy_then_runs_lists_it(home):
+    result = cli("train", "--preset", "MLP 32", "--epochs", "2", "--limit", "1000", "--name", "cli run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 2
+    final = re.search(r"run (\d+) completed: test_accuracy=(0\.\d{4})", result.stdout)
+    assert final and float(final.group(2)) > 0.5
+    listed = json.loads(cli("runs", "--json").stdout)
+    assert [run["name"] for run in listed] == ["cli run"]
+    assert listed[0]["id"] == int(final.group(1))
+
+
+def test_bad_input_exits_non_zero_with_one_line_and_no_traceback(home):
+    for args, message in [
+        (["train", "--epochs", "0"], "Epochs must be between 1"),
+        (["train", "--preset", "Nope"], "No preset named 'Nope'"),
+        (["train", "--learning-rate", "-1"], "Learning rate must be greater than 0"),
+        (["train", "--batch-size", "50000", "--limit", "100"], "Batch size 50000 is larger"),
+        (["predict", "--run", "99", "x.png"], "Run 99 does not exist"),
+    ]:
+        result = cli(*args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().startswith("error: ") and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_presets_lists_every_reference_model_with_its_parameters(home):
+    output = cli("presets").stdout
+    for name, params in [("CNN 3-conv", "93,322"), ("DNN 128-128", "118,282"), ("LSTM 50", "16,310")]:
+        assert re.search(rf"^{name}\s.*\s{params}\s", output, re.MULTILINE)

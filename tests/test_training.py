@@ -1,0 +1,85 @@
+"""Training runs in-process on a few hundred real digits: what a run records."""
+
+import os
+
+import numpy as np
+import pytest
+
+from core.config import RunConfig
+from core.predict import ModelUnavailable, Predictor, load_predictor
+from core.presets import family_layers, get_preset
+from core.training import execute_run
+
+
+def run_now(store, config, name=""):
+    """Queues a run, claims it as this process and trains it here."""
+    from core.architecture import validate
+
+    run_id = store.create_run(config, validate(config), name)
+    assert store.claim_next(os.getpid()) == run_id
+    status = execute_run(store, run_id)
+    return run_id, status
+
+
+@pytest.mark.parametrize("family", ["dense", "cnn", "simplernn", "lstm", "gru"])
+def test_every_family_trains_an_epoch_and_records_everything(store, family):
+    layers = family_layers(family, units=(16,), filters=(8,))
+    config = RunConfig(family=family, layers=layers, epochs=1, limit=300, batch_size=32)
+    run_id, status = run_now(store, config)
+    assert status == "completed"
+    run = store.get_run(run_id)
+    assert run["status"] == "completed"
+    assert 0.0 <= run["test_accuracy"] <= 1.0
+    assert run["params"] > 0 and run["total_seconds"] > 0 and run["ms_per_prediction"] > 0
+    evaluation = run["evaluation"]
+    assert np.array(evaluation["confusion_matrix"]).sum() == 10_000
+    assert len(evaluation["per_class_accuracy"]) == 10
+    assert run["versions"]["tensorflow"].startswith("2.") and run["versions"]["seed"] == 0
+    assert "offline subset" in run["data_source"]
+    epochs = store.epochs([run_id])
+    assert list(epochs.columns[2:]) == ["loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    assert len(epochs) == 1 and epochs.notna().all().all()
+    assert store.model_path(run_id).is_file()
+
+
+def test_a_trained_digit_model_reads_test_digits(store, mnist):
+    config = get_preset("Quick CNN").config.with_changes(limit=3000, epochs=2)
+    run_id, _ = run_now(store, config)
+    run = store.get_run(run_id)
+    assert run["test_accuracy"] > 0.85
+    predictor = load_predictor(store, run_id)
+    x_test, y_test = mnist[2][:200], mnist[3][:200]
+    predicted = predictor.predict_images(x_test / 255.0).argmax(axis=1)
+    assert (predicted == y_test).mean() > 0.85
+    misclassified = run["evaluation"]["misclassified"]
+    assert len(misclassified) == min(500, round((1 - run["test_accuracy"]) * 10_000))
+
+
+def test_sentiment_model_trains_on_reviews_and_reads_new_text(store):
+    config = get_preset("Bag-of-words sentiment").config.with_changes(limit=2000, epochs=2)
+    run_id, status = run_now(store, config)
+    assert status == "completed"
+    predictor = load_predictor(store, run_id)
+    positive = predictor.predict_texts(["a wonderful , moving and beautiful film", "dull , boring and bad"])
+    assert positive.shape == (2,)
+    assert "Rotten Tomatoes" in store.get_run(run_id)["data_source"]
+
+
+def test_time_limit_ends_the_run_completed_with_a_note(store):
+    config = get_preset("DNN 128-128").config.with_changes(limit=500, epochs=200, time_limit_minutes=0.02)
+    run_id, status = run_now(store, config)
+    run = store.get_run(run_id)
+    assert status == "completed"
+    assert "time limit" in run["note"]
+    assert run["epoch"] < 200
+
+
+def test_missing_or_corrupt_model_file_gives_a_clear_error(store, tmp_path):
+    with pytest.raises(ModelUnavailable, match="missing"):
+        Predictor(tmp_path / "nothing.keras")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip file at all")
+    with pytest.raises(ModelUnavailable, match="cannot be read"):
+        Predictor(corrupt)
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        load_predictor(store, 12345)
