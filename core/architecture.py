@@ -17,6 +17,7 @@ from core.config import (
     FAMILIES,
     IMAGE_DATASETS,
     LAYER_KINDS,
+    LR_SCHEDULES,
     MAX_EPOCHS,
     MAX_PARAMS,
     OPTIMIZERS,
@@ -30,6 +31,14 @@ IMAGE_SHAPE = (28, 28)
 VOCAB_SIZE = 10_000
 RECURRENT_GATES = {"simplernn": 1, "lstm": 4, "gru": 3}
 TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "sentiment": 25_000}
+
+
+class ConfigError(ValueError):
+    """A config a user must change; `field` names the setting at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -160,34 +169,36 @@ def _apply(spec: LayerSpec, shape: tuple) -> tuple[tuple, int]:
         return (spec.units,), shape[-1] * spec.units + spec.units
     if kind == "embedding":
         if len(shape) != 1:
-            raise ValueError("An Embedding layer must come first in a text model.")
+            raise ConfigError("layers", "An Embedding layer must come first in a text model.")
         return (shape[0], spec.units), VOCAB_SIZE * spec.units
     if kind == "conv":
         return _conv(spec, shape)
     if kind == "maxpool":
         if len(shape) != 3:
-            raise ValueError("MaxPool needs an image input: put it after a Conv2D layer.")
+            raise ConfigError("layers", "MaxPool needs an image input: put it after a Conv2D layer.")
         if shape[0] < 2 or shape[1] < 2:
-            raise ValueError(
+            raise ConfigError(
+                "layers",
                 f"MaxPool gets a {shape[0]}x{shape[1]} input, too small to pool: "
-                "use fewer conv blocks or padding 'same'."
+                "use fewer conv blocks or padding 'same'.",
             )
         return (shape[0] // 2, shape[1] // 2, shape[2]), 0
     if kind in RECURRENT_GATES:
         return _recurrent(spec, shape)
-    raise ValueError(f"Unknown layer kind '{kind}'; choose one of {', '.join(LAYER_KINDS)}.")
+    raise ConfigError("layers", f"Unknown layer kind '{kind}'; choose one of {', '.join(LAYER_KINDS)}.")
 
 
 def _conv(spec: LayerSpec, shape: tuple) -> tuple[tuple, int]:
     if len(shape) != 3:
-        raise ValueError("Conv2D needs an image input: it cannot follow Flatten or Dense.")
+        raise ConfigError("layers", "Conv2D needs an image input: it cannot follow Flatten or Dense.")
     height, width, channels = shape
     size = spec.kernel_size
     if spec.padding == "valid":
         if size > height or size > width:
-            raise ValueError(
+            raise ConfigError(
+                "layers",
                 f"A {size}x{size} kernel is larger than its {height}x{width} input: "
-                "use a smaller kernel_size, fewer conv blocks or padding 'same'."
+                "use a smaller kernel_size, fewer conv blocks or padding 'same'.",
             )
         height, width = height - size + 1, width - size + 1
     return (height, width, spec.filters), size * size * channels * spec.filters + spec.filters
@@ -196,9 +207,10 @@ def _conv(spec: LayerSpec, shape: tuple) -> tuple[tuple, int]:
 def _recurrent(spec: LayerSpec, shape: tuple) -> tuple[tuple, int]:
     name = {"simplernn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[spec.kind]
     if len(shape) != 2:
-        raise ValueError(
+        raise ConfigError(
+            "layers",
             f"A {name} layer needs a sequence input: the layer before it must return "
-            "sequences (return_sequences) and it cannot follow Flatten or Dense."
+            "sequences (return_sequences) and it cannot follow Flatten or Dense.",
         )
     steps, features = shape
     units = spec.units
@@ -226,44 +238,60 @@ def validate(config: RunConfig, train_size: int | None = None) -> int:
         ValueError: with a sentence that says what to change.
     """
     if config.dataset not in DATASETS:
-        raise ValueError(f"Unknown dataset '{config.dataset}'; choose one of {', '.join(DATASETS)}.")
+        raise ConfigError(
+            "dataset", f"Unknown dataset '{config.dataset}'; choose one of {', '.join(DATASETS)}."
+        )
     if config.family not in FAMILIES:
-        raise ValueError(f"Unknown family '{config.family}'; choose one of {', '.join(FAMILIES)}.")
+        raise ConfigError("family", f"Unknown family '{config.family}'; choose one of {', '.join(FAMILIES)}.")
     if config.dataset == "sentiment" and config.family not in TEXT_FAMILIES:
-        raise ValueError("Sentiment models are dense, SimpleRNN, LSTM or GRU: choose one of those.")
+        raise ConfigError(
+            "family", "Sentiment models are dense, SimpleRNN, LSTM or GRU: choose one of those."
+        )
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(
+            "lr_schedule", f"Unknown schedule '{config.lr_schedule}'; choose constant or cosine."
+        )
     if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer '{config.optimizer}'; choose one of {', '.join(OPTIMIZERS)}.")
+        raise ConfigError(
+            "optimizer", f"Unknown optimizer '{config.optimizer}'; choose one of {', '.join(OPTIMIZERS)}."
+        )
     if not 1 <= config.epochs <= MAX_EPOCHS:
-        raise ValueError(f"Epochs must be between 1 and {MAX_EPOCHS}; got {config.epochs}.")
+        raise ConfigError("epochs", f"Epochs must be between 1 and {MAX_EPOCHS}; got {config.epochs}.")
     if not config.learning_rate > 0:
-        raise ValueError(f"Learning rate must be greater than 0; got {config.learning_rate}.")
+        raise ConfigError(
+            "learning_rate", f"Learning rate must be greater than 0; got {config.learning_rate}."
+        )
     if config.learning_rate >= 1:
-        raise ValueError(f"A learning rate of {config.learning_rate} diverges: use a value below 1.")
+        raise ConfigError(
+            "learning_rate", f"A learning rate of {config.learning_rate} diverges: use a value below 1."
+        )
     if not 0 < config.validation_split < 0.5:
-        raise ValueError("Validation split must be between 0 and 0.5 (for example 0.1).")
+        raise ConfigError("validation_split", "Validation split must be between 0 and 0.5 (for example 0.1).")
     if config.limit < 0:
-        raise ValueError("Limit must be 0 (all training items) or a positive number of items.")
+        raise ConfigError("limit", "Limit must be 0 (all training items) or a positive number of items.")
     if config.time_limit_minutes <= 0:
-        raise ValueError("The time limit must be a positive number of minutes.")
+        raise ConfigError("time_limit_minutes", "The time limit must be a positive number of minutes.")
     size = train_size if train_size is not None else TRAIN_SIZES[config.dataset]
     if config.limit:
         size = min(size, config.limit)
     fit_size = int(size * (1 - config.validation_split))
     if config.batch_size < 1:
-        raise ValueError(f"Batch size must be at least 1; got {config.batch_size}.")
+        raise ConfigError("batch_size", f"Batch size must be at least 1; got {config.batch_size}.")
     if config.batch_size > fit_size:
-        raise ValueError(
+        raise ConfigError(
+            "batch_size",
             f"Batch size {config.batch_size} is larger than the {fit_size:,} training items: "
-            "use a smaller batch size or more data."
+            "use a smaller batch size or more data.",
         )
     if not config.layers:
-        raise ValueError("The model has no layers: add at least one layer.")
+        raise ConfigError("layers", "The model has no layers: add at least one layer.")
     _validate_layers(config)
     params = count_params(config)
     if params > MAX_PARAMS:
-        raise ValueError(
+        raise ConfigError(
+            "layers",
             f"This model has {params:,} parameters, over the {MAX_PARAMS:,} that fit this "
-            "machine's memory: use fewer or smaller layers (or a MaxPool before Flatten)."
+            "machine's memory: use fewer or smaller layers (or a MaxPool before Flatten).",
         )
     return params
 
@@ -272,28 +300,31 @@ def _validate_layers(config: RunConfig) -> None:
     for index, spec in enumerate(config.layers, start=1):
         where = f"Layer {index} ({spec.kind})"
         if spec.kind not in LAYER_KINDS:
-            raise ValueError(f"{where}: unknown kind; choose one of {', '.join(LAYER_KINDS)}.")
+            raise ConfigError("layers", f"{where}: unknown kind; choose one of {', '.join(LAYER_KINDS)}.")
         if spec.activation and spec.activation not in ACTIVATIONS:
-            raise ValueError(f"{where}: unknown activation; choose one of {', '.join(ACTIVATIONS)}.")
+            raise ConfigError(
+                "layers", f"{where}: unknown activation; choose one of {', '.join(ACTIVATIONS)}."
+            )
         if spec.kind in ("dense", "embedding", *RECURRENT_GATES) and spec.units < 1:
-            raise ValueError(f"{where}: units must be at least 1.")
+            raise ConfigError("layers", f"{where}: units must be at least 1.")
         if spec.kind == "conv" and (spec.filters < 1 or spec.kernel_size < 1):
-            raise ValueError(f"{where}: filters and kernel_size must be at least 1.")
+            raise ConfigError("layers", f"{where}: filters and kernel_size must be at least 1.")
         if spec.kind == "dropout" and not 0 <= spec.rate < 1:
-            raise ValueError(f"{where}: dropout rate must be in [0, 1); got {spec.rate}.")
+            raise ConfigError("layers", f"{where}: dropout rate must be in [0, 1); got {spec.rate}.")
         if spec.kind == "conv" and config.dataset not in IMAGE_DATASETS:
-            raise ValueError(f"{where}: Conv2D layers need image data, not text.")
+            raise ConfigError("layers", f"{where}: Conv2D layers need image data, not text.")
         if spec.kind == "embedding" and config.dataset in IMAGE_DATASETS:
-            raise ValueError(
-                f"{where}: Embedding layers are for text; choose an image model for {config.dataset}."
+            raise ConfigError(
+                "layers",
+                f"{where}: Embedding layers are for text; choose an image model for {config.dataset}.",
             )
     if config.family in RECURRENT_FAMILIES and not any(
         spec.kind in RECURRENT_GATES for spec in config.layers
     ):
-        raise ValueError(f"A {config.family} model needs at least one {config.family} layer.")
+        raise ConfigError("layers", f"A {config.family} model needs at least one {config.family} layer.")
     text = config.dataset == "sentiment"
     if text and config.layers[0].kind != "embedding":
-        raise ValueError("A text model starts with an Embedding layer.")
+        raise ConfigError("layers", "A text model starts with an Embedding layer.")
 
 
 def with_return_sequences(layers: list[LayerSpec]) -> list[LayerSpec]:

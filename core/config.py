@@ -12,6 +12,7 @@ RECURRENT_FAMILIES = ("simplernn", "lstm", "gru")
 TEXT_FAMILIES = ("dense", "simplernn", "lstm", "gru")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 OPTIMIZERS = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2, "adamw": 1e-3}
+LR_SCHEDULES = ("constant", "cosine")
 LAYER_KINDS = (
     "dense",
     "conv",
@@ -55,7 +56,8 @@ class LayerSpec:
 class RunConfig:
     """Everything that decides a training run: data, architecture and fitting.
 
-    `limit` trains on the first N training items (0 = all). `augment` turns on
+    `lr_schedule` "cosine" lowers the learning rate smoothly to zero by the last
+    epoch. `limit` trains on the first N training items (0 = all). `augment` turns on
     small random shifts, rotations and zooms of training images.
     `time_limit_minutes` stops a run that trains longer than that.
     """
@@ -66,6 +68,7 @@ class RunConfig:
     preset: str = ""
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
     batch_size: int = 128
     epochs: int = 5
     validation_split: float = 0.1

@@ -8,8 +8,12 @@ from core.config import LayerSpec, RunConfig
 RECURRENT_CLASSES = {"simplernn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
-def build_model(config: RunConfig):
+def build_model(config: RunConfig, steps_per_epoch: int = 1):
     """Returns a compiled `keras.Sequential` for the config.
+
+    Args:
+        config: the run's config.
+        steps_per_epoch: batches per epoch, which a cosine schedule needs.
 
     Raises:
         ValueError: the config is invalid (see `core.architecture.validate`).
@@ -23,8 +27,13 @@ def build_model(config: RunConfig):
         + [_layer(spec, config.seed) for spec in resolve_layers(config)],
         name=(config.preset or config.family).lower().replace(" ", "_").replace("-", "_"),
     )
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
+        )
     optimizer = keras.optimizers.get(
-        {"class_name": config.optimizer, "config": {"learning_rate": config.learning_rate}}
+        {"class_name": config.optimizer, "config": {"learning_rate": learning_rate}}
     )
     loss = "binary_crossentropy" if text else "sparse_categorical_crossentropy"
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])

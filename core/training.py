@@ -72,8 +72,8 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     store.set_data_source(run_id, dataset.describe())
     validate(config, train_size=len(dataset.y_train))
     data = prepare_data(dataset, config)
-    model = build_model(config)
     batches = -(-len(data.y_fit) // config.batch_size)
+    model = build_model(config, batches)
     progress = StoreProgress(store, run_id, batches, config.time_limit_minutes * 60, stop)
     model.fit(
         data.x_fit,

@@ -1,0 +1,56 @@
+"""Text: the sentiment of a review, read by every trained sentiment model."""
+
+import pandas as pd
+import streamlit as st
+
+from core.predict import ModelUnavailable
+from core.presets import get_preset
+from ui.state import completed_runs, get_predictor, start_run
+
+MAX_CHARACTERS = 5000
+
+st.title("💬 Text")
+st.write("Type a movie review: every trained sentiment model says whether it is positive or negative.")
+runs = completed_runs(text=True)
+if runs.empty:
+    st.info("No sentiment model is trained yet.")
+    if st.button("Train a sentiment model (about a minute)", key="train_text", type="primary"):
+        run_id = start_run(get_preset("Bag-of-words sentiment").config)
+        st.switch_page("pages/train.py", query_params={"run": str(run_id)})
+    st.stop()
+
+review = st.text_area(
+    "Review",
+    "a gripping , beautifully acted film with a clever script",
+    max_chars=MAX_CHARACTERS,
+    key="review",
+)
+if not review.strip():
+    st.warning("Type a review first.")
+    st.stop()
+
+rows = []
+for run in runs.head(12).to_dict("records"):
+    try:
+        positive = float(get_predictor(run["id"]).predict_texts([review])[0])
+    except ModelUnavailable as error:
+        rows.append({"model": run["name"], "run": run["id"], "sentiment": "unavailable", "note": str(error)})
+        continue
+    rows.append(
+        {
+            "model": run["name"],
+            "run": run["id"],
+            "sentiment": "😊 positive" if positive >= 0.5 else "🙁 negative",
+            "P(positive)": positive,
+            "test accuracy": run["test_accuracy"],
+        }
+    )
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    key="sentiments",
+    column_config={
+        "P(positive)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+        "test accuracy": st.column_config.NumberColumn(format="percent"),
+    },
+)

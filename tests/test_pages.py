@@ -1,0 +1,162 @@
+"""Every page through Streamlit's AppTest: renders, widgets by key, messages shown."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.presets import get_preset
+from tests.conftest import REPO_DIR
+from tests.test_training import run_now
+
+PAGES = ["home", "data", "train", "compare", "draw", "text"]
+
+
+def open_page(name: str) -> AppTest:
+    app = AppTest.from_file(str(REPO_DIR / "app.py"), default_timeout=120).run()
+    assert not app.exception
+    return app.switch_page(f"pages/{name}.py").run()
+
+
+@pytest.fixture
+def trained(store):
+    """A store holding one small completed digit run."""
+    run_id, _ = run_now(store, get_preset("Quick CNN").config.with_changes(limit=1500, epochs=1), "tiny cnn")
+    return run_id
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_no_runs(home, page):
+    app = open_page(page)
+    assert not app.exception
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_a_trained_run(trained, page):
+    app = open_page(page)
+    assert not app.exception
+
+
+def test_home_says_which_data_is_in_use(home):
+    app = open_page("home")
+    assert "MNIST, offline subset: 10,000 train / 10,000 test" in app.info[0].value
+
+
+def test_train_shows_parameters_and_refuses_bad_values_beside_the_field(home):
+    app = open_page("train")
+    app.selectbox(key="preset").select("CNN 3-conv").run()
+    assert app.metric[0].value == "93,322"
+    app.number_input(key="epochs").set_value(0).run()
+    assert "Epochs must be between 1 and 200; got 0." in [error.value for error in app.error]
+    assert app.button(key="start").disabled
+    app.number_input(key="epochs").set_value(3).run()
+    app.number_input(key="learning_rate").set_value(0.0).run()
+    assert any("Learning rate must be greater than 0" in error.value for error in app.error)
+
+
+def test_custom_family_with_unreadable_sizes_says_how_to_write_them(home):
+    app = open_page("train")
+    app.selectbox(key="preset").select("Custom (choose a family)").run()
+    app.selectbox(key="family").select("lstm").run()
+    app.text_input(key="units").input("64, big").run()
+    assert "Write whole numbers separated by commas" in app.error[0].value
+    app.text_input(key="units").input("64, 32").run()
+    assert not app.error and app.metric[0].value.replace(",", "").isdigit()
+
+
+def test_start_queues_a_run_and_the_page_follows_it(home, store):
+    app = open_page("train")
+    app.selectbox(key="preset").select("MLP 32").run()
+    app.number_input(key="epochs").set_value(1).run()
+    app.number_input(key="limit").set_value(500).run()
+    app.button(key="start").click().run()
+    runs = store.runs_table()
+    assert len(runs) == 1 and runs["name"][0] == "MLP 32"
+    assert app.query_params["run"] == str(runs["id"][0])
+    assert any("run #" in header.value for header in app.subheader)
+
+
+def test_compare_lists_runs_best_first_with_details(trained, store):
+    app = open_page("compare")
+    assert app.dataframe[0].value["name"].tolist() == ["tiny cnn"]
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert {trace["name"] for trace in spec["data"]} >= {"#1 tiny cnn train", "#1 tiny cnn validation"}
+    assert any("Misclassified test items" in markdown.value for markdown in app.markdown)
+
+
+def test_compare_deletes_only_after_confirmation(trained, store):
+    app = open_page("compare")
+    app.button(key="delete").click().run()
+    assert store.get_run(trained) is not None
+    app.button(key="delete_yes").click().run()
+    assert store.get_run(trained) is None
+    assert not store.model_path(trained).exists()
+    assert not app.exception
+
+
+def test_failed_run_shows_its_error(store):
+    run_id = store.create_run(get_preset("MLP 32").config, 25_450, "broken")
+    store.finish(run_id, "failed", "Ran out of memory: use a smaller model or batch size.")
+    app = open_page("compare")
+    assert "Ran out of memory" in app.error[0].value
+
+
+def test_draw_offers_the_quick_model_when_nothing_is_trained(home):
+    app = open_page("draw")
+    assert app.button(key="quick_model_draw")
+
+
+def test_draw_reads_a_test_digit(trained):
+    app = open_page("draw")
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    app.number_input(key="test_index").set_value(0).run()
+    assert any("It reads" in markdown.value for markdown in app.markdown)
+    assert app.dataframe[0].value["reads"].notna().all()
+
+
+def test_text_reads_a_review_with_every_sentiment_model(store):
+    config = get_preset("Bag-of-words sentiment").config.with_changes(limit=1500, epochs=1)
+    run_now(store, config, "tiny sentiment")
+    app = open_page("text")
+    app.text_area(key="review").input("a dull and lifeless film").run()
+    table = app.dataframe[0].value
+    assert table["model"].tolist() == ["tiny sentiment"]
+    assert table["sentiment"][0] in ("😊 positive", "🙁 negative")
+    app.text_area(key="review").input("   ").run()
+    assert "Type a review first." in app.warning[0].value
+
+
+def test_unwritable_data_directory_gives_a_clear_message_not_a_traceback(tmp_path, monkeypatch):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("a file where the data directory should be")
+    monkeypatch.setenv("DIGITLAB_HOME", str(blocked))
+    app = AppTest.from_file(str(REPO_DIR / "app.py"), default_timeout=60).run()
+    assert not app.exception
+    assert "Cannot open the run store" in app.error[0].value
+
+
+def test_run_names_are_shown_as_text_not_markup(store):
+    run_id = store.create_run(get_preset("MLP 32").config, 25_450, "**bold** <b>tag</b> [link](http://x)")
+    app = open_page("train")
+    app.query_params["run"] = str(run_id)
+    app.run()
+    header = app.subheader[-1].value
+    assert "\\*\\*bold\\*\\*" in header and "\\[link\\]" in header
+
+
+def test_browsing_pages_never_import_tensorflow(home):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "app = AppTest.from_file('app.py', default_timeout=60).run()\n"
+        "for page in ('home', 'data', 'train', 'compare'):\n"
+        "    app.switch_page(f'pages/{page}.py').run()\n"
+        "    assert not app.exception, page\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_DIR, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False False"

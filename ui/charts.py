@@ -1,0 +1,80 @@
+"""Plotly figures: training curves, confusion matrix, probability bars."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
+
+
+def curves_figure(epochs: pd.DataFrame, names: dict[int, str]) -> go.Figure:
+    """Accuracy and loss per epoch; solid lines train, dashed lines validation."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
+    for number, (run_id, rows) in enumerate(epochs.groupby("run_id", sort=False)):
+        color = PALETTE[number % len(PALETTE)]
+        name = html.escape(names.get(run_id, f"run {run_id}"))  # Plotly renders some HTML tags.
+        for column, metric in ((1, "accuracy"), (2, "loss")):
+            for prefix, dash in (("", "solid"), ("val_", "dash")):
+                figure.add_trace(
+                    go.Scatter(
+                        x=rows["epoch"],
+                        y=rows[prefix + metric],
+                        mode="lines+markers",
+                        name=f"{name} {'validation' if prefix else 'train'}",
+                        legendgroup=str(run_id),
+                        showlegend=column == 1,
+                        line={"color": color, "dash": dash},
+                    ),
+                    row=1,
+                    col=column,
+                )
+    figure.update_xaxes(title_text="epoch", dtick=1 if epochs["epoch"].max() <= 20 else None)
+    figure.update_layout(height=360, margin={"t": 40, "b": 10, "l": 10, "r": 10}, legend={"orientation": "h"})
+    return figure
+
+
+def confusion_figure(matrix: list[list[int]], class_names: tuple[str, ...]) -> go.Figure:
+    """A heatmap of true (rows) vs predicted (columns) labels."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=list(class_names),
+            y=list(class_names),
+            colorscale="Blues",
+            text=matrix,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=420,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        xaxis={"title": "predicted", "type": "category"},
+        yaxis={"title": "true", "type": "category", "autorange": "reversed"},
+    )
+    return figure
+
+
+def probability_figure(probabilities, class_names: tuple[str, ...]) -> go.Figure:
+    """Horizontal-free bar chart of class probabilities; the top class stands out."""
+    best = int(max(range(len(probabilities)), key=lambda i: probabilities[i]))
+    colors = [PALETTE[1] if i == best else PALETTE[0] for i in range(len(probabilities))]
+    figure = go.Figure(
+        go.Bar(
+            x=list(class_names),
+            y=[float(p) for p in probabilities],
+            marker_color=colors,
+            text=[f"{p:.0%}" for p in probabilities],
+        )
+    )
+    figure.update_layout(
+        height=260,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        yaxis={"range": [0, 1], "tickformat": ".0%"},
+        xaxis={"type": "category"},
+    )
+    return figure
