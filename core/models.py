@@ -86,8 +86,8 @@ def _augmentation(seed: int):
 
     return keras.Sequential(
         [
-            layers.RandomRotation(0.04, fill_mode="constant", seed=seed),
-            layers.RandomZoom(0.12, fill_mode="constant", seed=seed),
+            layers.RandomRotation(0.03, fill_mode="constant", seed=seed),
+            layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
             layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
         ],
         name="augment",

@@ -21,6 +21,8 @@ MAX_IMAGE_PIXELS = 40_000_000
 # Only these decoders are reachable from an upload; this keeps Pillow's rarer plugins
 # (and EPS, which would run Ghostscript) out of reach. Phone photos saved as MPO open as JPEG.
 UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+# Pillow's decoders report malformed or truncated data with any of these exception types.
+_DECODER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
 
 FRAME_SIZE = 28
 BOX_SIZE = 20
@@ -55,6 +57,8 @@ _MIN_CONTRAST = 0.15
 # longer side, is a speck rather than a digit.
 _MIN_MARK_PIXELS = 4
 _MIN_MARK_FRACTION = 0.05
+# Larger images are first reduced by averaging blocks, to bound memory and time.
+_MAX_INPUT_SIDE = 2048
 # Float images up to this maximum are read as 0-1 (a little resampling overshoot is
 # tolerated); larger ones as 0-255.
 _FLOAT_UNIT_MAX = 1.5
@@ -172,10 +176,6 @@ def _open_and_load(data: bytes) -> Image.Image:
     return image
 
 
-# Pillow's decoders report malformed or truncated data with any of these exception types.
-_DECODER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
-
-
 def _too_many_pixels_error() -> ImageError:
     megapixels = MAX_IMAGE_PIXELS // 1_000_000
     return ImageError(f"The image has more than {megapixels} megapixels: upload a smaller one.")
@@ -209,26 +209,49 @@ def _as_float_channels(image: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
-        raise ImageError(f"Expected an image of shape (H, W) or (H, W, 1-4 channels), got {array.shape}.")
+        shape = array.shape
+        raise ImageError(f"Expected an image of shape (H, W) or (H, W, 1-4), got {shape}.")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageError("The image has no pixels: draw or upload a digit.")
     if array.shape[0] * array.shape[1] > MAX_IMAGE_PIXELS:
         raise _too_many_pixels_error()
+    full_scale = _full_scale(array)
+    reduced = _reduce_large(array)
+    return np.clip(reduced.astype(np.float32) / full_scale, 0.0, 1.0)
+
+
+def _full_scale(array: np.ndarray) -> float:
+    """Return the pixel value that means full intensity (1 or 255), checking the values."""
     if array.dtype == np.bool_:
-        return array.astype(np.float32)
+        return 1.0
     if np.issubdtype(array.dtype, np.integer):
         if array.min() < 0 or array.max() > 255:
             raise ImageError("Integer pixel values must lie between 0 and 255.")
-        return array.astype(np.float32) / 255.0
+        return 255.0
     if np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32)
-        if not np.all(np.isfinite(array)):
+        if not np.isfinite(array).all():
             raise ImageError("The image contains NaN or infinite values.")
         if array.min() < -0.01 or array.max() > 255.0:
             raise ImageError("Float pixel values must lie between 0 and 1 or 0 and 255.")
-        scale = 1.0 if array.max() <= _FLOAT_UNIT_MAX else 255.0
-        return np.clip(array / scale, 0.0, 1.0)
+        return 1.0 if array.max() <= _FLOAT_UNIT_MAX else 255.0
     raise ImageError(f"Expected image pixels as uint8 or float, got dtype {array.dtype}.")
+
+
+def _reduce_large(array: np.ndarray) -> np.ndarray:
+    """Average blocks of a large image so its longer side is at most `_MAX_INPUT_SIDE`.
+
+    A phone photo then costs tens of megabytes instead of hundreds, and the digit keeps
+    far more pixels than the 80 px the stroke work needs.
+    """
+    factor = -(-max(array.shape[:2]) // _MAX_INPUT_SIDE)
+    if factor < 2:
+        return array
+    rows = -(-array.shape[0] // factor) * factor
+    cols = -(-array.shape[1] // factor) * factor
+    padding = ((0, rows - array.shape[0]), (0, cols - array.shape[1]), (0, 0))
+    padded = np.pad(array, padding, mode="edge")
+    blocks = padded.reshape(rows // factor, factor, cols // factor, factor, array.shape[2])
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
 def _ink_map(image: np.ndarray) -> np.ndarray:
@@ -290,7 +313,7 @@ def _check_mark_size(ink: np.ndarray, image_side: int) -> None:
 
 def _resize(ink: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize a float ink map to (rows, cols) with anti-aliasing, clipped to [0, 1]."""
-    picture = Image.fromarray(ink.astype(np.float32), mode="F")
+    picture = Image.fromarray(ink.astype(np.float32))
     resized = picture.resize((shape[1], shape[0]), Image.Resampling.LANCZOS)
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
@@ -379,7 +402,9 @@ def _fit_box(ink: np.ndarray) -> np.ndarray:
     shape = (max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale)))
     digit = _resize(ink, shape)
     peak = float(digit.max())
-    return digit / peak if peak > 0 else digit
+    if peak <= 0:
+        raise NotADigitError("That mark is too small to read as a digit: draw it larger.")
+    return digit / peak
 
 
 def _place_in_frame(digit: np.ndarray) -> np.ndarray:

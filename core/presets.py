@@ -45,6 +45,20 @@ def _preset(name, description, family, layers, reference="", **fields) -> Preset
     return Preset(name, description, config, reference)
 
 
+def _best_recurrent(kind: str, label: str) -> Preset:
+    return _preset(
+        f"Best {label}",
+        f"Two stacked {label}s of 128 (tanh) on augmented digits.",
+        kind,
+        [_recurrent(kind, 128, sequences=True), _recurrent(kind, 128), _dropout(0.2)],
+        augment=True,
+        lr_schedule="cosine",
+        time_limit_minutes=5.0,
+        batch_size=64,
+        epochs=15,
+    )
+
+
 PRESET_LIST = (
     _preset(
         "Quick CNN",
@@ -152,8 +166,9 @@ PRESET_LIST = (
         augment=True,
         lr_schedule="cosine",
         time_limit_minutes=5.0,
-        batch_size=64,
-        epochs=20,
+        batch_size=128,
+        learning_rate=2e-3,
+        epochs=24,
     ),
     _preset(
         "Best dense",
@@ -166,42 +181,9 @@ PRESET_LIST = (
         batch_size=128,
         epochs=30,
     ),
-    _preset(
-        "Best LSTM",
-        "Two stacked LSTMs of 128 (tanh) on augmented digits.",
-        "lstm",
-        [_recurrent("lstm", 128, sequences=True), _recurrent("lstm", 128), _dropout(0.2)],
-        augment=True,
-        lr_schedule="cosine",
-        time_limit_minutes=5.0,
-        batch_size=64,
-        epochs=15,
-    ),
-    _preset(
-        "Best GRU",
-        "Two stacked GRUs of 128 (tanh) on augmented digits.",
-        "gru",
-        [_recurrent("gru", 128, sequences=True), _recurrent("gru", 128), _dropout(0.2)],
-        augment=True,
-        lr_schedule="cosine",
-        time_limit_minutes=5.0,
-        batch_size=64,
-        epochs=15,
-    ),
-    _preset(
-        "Best SimpleRNN",
-        "Two stacked SimpleRNNs of 128 on augmented digits.",
-        "simplernn",
-        [
-            _recurrent("simplernn", 128, sequences=True),
-            _recurrent("simplernn", 128),
-            _dropout(0.2),
-        ],
-        augment=True,
-        lr_schedule="cosine",
-        time_limit_minutes=5.0,
-        batch_size=64,
-        epochs=15,
+    *(
+        _best_recurrent(kind, label)
+        for kind, label in (("lstm", "LSTM"), ("gru", "GRU"), ("simplernn", "SimpleRNN"))
     ),
     _preset(
         "SimpleRNN sentiment",

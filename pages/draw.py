@@ -1,7 +1,6 @@
 """Draw: a digit drawn, uploaded or picked from the test set, read by every model."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -9,7 +8,7 @@ from core.predict import ModelUnavailable
 from core.preprocess import ImageError, NotADigitError, decode_image, prepare_digit
 from core.presets import get_preset
 from ui.charts import probability_figure
-from ui.state import completed_runs, get_dataset, get_predictor, run_label, start_run
+from ui.state import completed_runs, get_dataset, get_predictor, readings_table, run_label, start_run
 
 SOURCES = ("✏️ Draw", "📁 Upload", "🎲 Test digit")
 MAX_MODELS = 12
@@ -124,12 +123,4 @@ for run in runs.head(MAX_MODELS).to_dict("records"):
             "test accuracy": run["test_accuracy"],
         }
     )
-st.dataframe(
-    pd.DataFrame(rows),
-    hide_index=True,
-    key="all_models",
-    column_config={
-        "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
-        "test accuracy": st.column_config.NumberColumn(format="percent"),
-    },
-)
+readings_table(rows, "confidence", key="all_models")

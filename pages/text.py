@@ -1,11 +1,10 @@
 """Text: the sentiment of a review, read by every trained sentiment model."""
 
-import pandas as pd
 import streamlit as st
 
 from core.predict import ModelUnavailable
 from core.presets import get_preset
-from ui.state import completed_runs, get_predictor, start_run
+from ui.state import completed_runs, get_predictor, readings_table, start_run
 
 MAX_CHARACTERS = 5000
 
@@ -45,12 +44,4 @@ for run in runs.head(12).to_dict("records"):
             "test accuracy": run["test_accuracy"],
         }
     )
-st.dataframe(
-    pd.DataFrame(rows),
-    hide_index=True,
-    key="sentiments",
-    column_config={
-        "P(positive)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
-        "test accuracy": st.column_config.NumberColumn(format="percent"),
-    },
-)
+readings_table(rows, "P(positive)", key="sentiments")

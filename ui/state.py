@@ -103,3 +103,16 @@ def get_predictor(run_id: int):
     except OSError as error:
         raise ModelUnavailable(f"The model file of run {run_id} is missing: retrain the run.") from error
     return _load_predictor(int(run_id), modified)
+
+
+def readings_table(rows: list[dict], score_column: str, key: str) -> None:
+    """Shows one row per model: its reading, a score bar and its test accuracy."""
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        key=key,
+        column_config={
+            score_column: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+            "test accuracy": st.column_config.NumberColumn(format="percent"),
+        },
+    )
