@@ -11,12 +11,13 @@ through a plain resize of the whole canvas.
 Redrawing with a pen of even width costs about a point of accuracy by itself: MNIST's
 strokes vary in width, a pen's do not.
 
-Run `python -m bench.drawings` for a self-check with a small CNN trained for 2 epochs.
+    python -m bench.drawings [--run RUN_ID ...] [--n 1000]
+
+reads every completed MNIST run in the store (DIGITLAB_HOME), or the runs named.
 """
 
-import time
+import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -30,9 +31,6 @@ THICK_WIDTH = 25
 STYLES = ("dark_on_light", "light_on_dark", "transparent")
 # The size at which a digit's centre line is first measured, to choose its final size.
 _PROBE_SIZE = 112
-
-_REPO_DATA = Path(__file__).resolve().parents[1] / "bundled_data" / "mnist-offline.npz"
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-offline.npz"
 
 
 def make_drawings(x_test: np.ndarray, seed: int = 0) -> list[np.ndarray]:
@@ -261,54 +259,39 @@ def _paint(ink: np.ndarray, style: str, rng: np.random.Generator) -> np.ndarray:
     return np.clip(rgb, 0, 255).round().astype(np.uint8)
 
 
-def _load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The repository's offline MNIST copy (or the shared one): x_train, y_train, x_test, y_test."""
-    path = _REPO_DATA if _REPO_DATA.exists() else _SHARED_DATA
-    with np.load(path) as data:
-        return data["x_train"], data["y_train"], data["x_test"], data["y_test"]
-
-
-def _train_quick_cnn(x_train: np.ndarray, y_train: np.ndarray, epochs: int = 2):
-    """Train a small CNN on the given digits, for the self-check only."""
-    import keras
-    from keras import layers
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, kernel_size=3, activation="relu"),
-            layers.MaxPooling2D(pool_size=2),
-            layers.Conv2D(64, kernel_size=3, activation="relu"),
-            layers.MaxPooling2D(pool_size=2),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train[..., np.newaxis] / 255.0, y_train, batch_size=32, epochs=epochs, verbose=2)
-    return model
-
-
 def main() -> None:
-    """Train a quick CNN and print its accuracy on plain digits and on drawings."""
-    x_train, y_train, x_test, y_test = _load_mnist()
-    model = _train_quick_cnn(x_train, y_train)
+    """Prints, for each completed MNIST run in the store (or those named with --run),
+    its accuracy on the plain test digits and on canvas-like drawings of them, read
+    through `prepare_digit` and through a plain resize."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run", type=int, action="append", help="a run id (repeatable); default: all")
+    parser.add_argument("--n", type=int, default=1000, help="test digits to redraw")
+    args = parser.parse_args()
 
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return model.predict(batch[..., np.newaxis], verbose=0).argmax(axis=1)
+    from core.datasets import load_dataset
+    from core.predict import load_predictor
+    from core.store import RunStore
 
-    started = time.perf_counter()
-    report = accuracy_report(predict, x_test, y_test, n=1000, seed=0)
-    seconds = time.perf_counter() - started
-    print(f"digits: {report['n']} (report took {seconds:.1f} s)")
-    print(f"plain test digits:          {report['plain']:.3f}")
-    print(f"drawings, prepare_digit:    {report['pipeline']:.3f}")
-    print(f"  thin strokes:             {report['pipeline_thin']:.3f}")
-    print(f"  thick strokes:            {report['pipeline_thick']:.3f}")
-    print(f"drawings, plain resize:     {report['plain_resize']:.3f}")
-    print(f"refused as not a digit:     {report['rejected']}")
+    store = RunStore()
+    runs = store.runs_table(dataset="mnist", status="completed")
+    if args.run:
+        runs = runs[runs["id"].isin(args.run)]
+    data = load_dataset("mnist")
+    print(f"{data.describe()}; {args.n} test digits redrawn as 280x280 canvas drawings (seed 0)")
+    header = ("run", "name", "plain", "pipeline", "thin", "thick", "resize", "refused")
+    print("{:>4} {:22} {:>6} {:>8} {:>6} {:>6} {:>6} {:>7}".format(*header))
+    for run in runs.itertuples():
+        predictor = load_predictor(store, run.id)
+
+        def predict(batch: np.ndarray, predictor=predictor) -> np.ndarray:
+            return predictor.predict_images(batch).argmax(axis=1)
+
+        report = accuracy_report(predict, data.x_test, data.y_test, n=args.n, seed=0)
+        print(
+            f"{run.id:>4} {run.name[:22]:22} {report['plain']:>6.3f} {report['pipeline']:>8.3f} "
+            f"{report['pipeline_thin']:>6.3f} {report['pipeline_thick']:>6.3f} "
+            f"{report['plain_resize']:>6.3f} {report['rejected']:>7}"
+        )
 
 
 if __name__ == "__main__":

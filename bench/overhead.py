@@ -1,4 +1,4 @@
-"""Engine overhead: training throughput with the run's progress callback vs a bare
+"""Engine overhead: training throughput with the run's callbacks vs a bare
 `model.fit`, same model and data, alternating in one process.
 
     python -m bench.overhead [--preset "CNN 3-conv"] [--rounds 5]
@@ -24,7 +24,7 @@ def main() -> None:
     from core.datasets import load_dataset
     from core.models import build_model
     from core.presets import get_preset
-    from core.progress import StoreProgress
+    from core.progress import KeepBestEpoch, StoreProgress
     from core.store import RunStore
     from core.training import prepare_data
 
@@ -46,7 +46,9 @@ def main() -> None:
     bare, engine = [], []
     for _ in range(args.rounds):
         bare.append(epoch([]))
-        engine.append(epoch([StoreProgress(store, run_id, batches, 3600, threading.Event())]))
+        engine.append(
+            epoch([StoreProgress(store, run_id, batches, 3600, threading.Event()), KeepBestEpoch()])
+        )
     ratio = statistics.median(engine) / statistics.median(bare)
     print(f"preset {args.preset}, {len(data.y_fit):,} samples/epoch, {args.rounds} alternating rounds")
     print(f"bare model.fit: {statistics.median(bare):,.0f} samples/s (median)")

@@ -58,7 +58,8 @@ class RunConfig:
 
     `lr_schedule` "cosine" lowers the learning rate smoothly to zero by the last
     epoch. `limit` trains on the first N training items (0 = all). `augment` turns on
-    small random shifts, rotations and zooms of training images.
+    small random shifts, rotations and zooms of training images. `keep_best_epoch`
+    keeps the weights of the epoch with the best validation accuracy.
     `time_limit_minutes` stops a run that trains longer than that.
     """
 
@@ -74,6 +75,7 @@ class RunConfig:
     validation_split: float = 0.1
     seed: int = 0
     augment: bool = False
+    keep_best_epoch: bool = True
     limit: int = 0
     time_limit_minutes: float = DEFAULT_TIME_LIMIT_MINUTES
 

@@ -75,3 +75,24 @@ class StoreProgress(keras.callbacks.Callback):
     def _report(self, batch: int) -> None:
         self._last_write = time.monotonic()
         self.store.set_progress(self.run_id, self._epoch, batch, self.batches)
+
+
+class KeepBestEpoch(keras.callbacks.Callback):
+    """Restores, when training ends, the weights of the epoch with the best
+    validation accuracy (chosen on validation data, never on the test set)."""
+
+    def __init__(self):
+        super().__init__()
+        self.best_accuracy = -1.0
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        accuracy = logs.get("val_accuracy")
+        if accuracy is not None and accuracy > self.best_accuracy:
+            self.best_accuracy = accuracy
+            self.best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)

@@ -63,7 +63,7 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     import keras
 
     from core.models import build_model
-    from core.progress import StoreProgress
+    from core.progress import KeepBestEpoch, StoreProgress
 
     stop = stop or threading.Event()
     config = store.get_run(run_id)["config"]
@@ -81,7 +81,7 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
         batch_size=config.batch_size,
         epochs=config.epochs,
         validation_data=(data.x_val, data.y_val),
-        callbacks=[progress],
+        callbacks=[progress, KeepBestEpoch()] if config.keep_best_epoch else [progress],
         shuffle=True,
         verbose=0,
     )

@@ -104,11 +104,17 @@ with settings:
         time_limit = cols[2].number_input(
             "Time limit (minutes)", value=base.time_limit_minutes, step=5.0, key="time_limit"
         )
-        cols = st.columns([1, 2])
+        cols = st.columns([1, 1, 2])
         augment = cols[0].checkbox(
             "Augment images", value=base.augment, disabled=dataset == "sentiment", key="augment"
         )
-        name = cols[1].text_input("Run name (optional)", key="run_name", max_chars=80)
+        keep_best_epoch = cols[1].checkbox(
+            "Keep the best epoch",
+            value=base.keep_best_epoch,
+            key="keep_best_epoch",
+            help="Save the weights of the epoch with the best validation accuracy, not the last.",
+        )
+        name = cols[2].text_input("Run name (optional)", key="run_name", max_chars=80)
 
 config = base.with_changes(
     optimizer=optimizer,
@@ -121,6 +127,7 @@ config = base.with_changes(
     limit=int(limit),
     time_limit_minutes=float(time_limit),
     augment=bool(augment) and dataset != "sentiment",
+    keep_best_epoch=bool(keep_best_epoch),
 )
 params = None
 if not errors:

@@ -83,3 +83,19 @@ def test_missing_or_corrupt_model_file_gives_a_clear_error(store, tmp_path):
         Predictor(corrupt)
     with pytest.raises(ModelUnavailable, match="does not exist"):
         load_predictor(store, 12345)
+
+
+def test_keep_best_epoch_restores_the_weights_of_the_best_validation_epoch():
+    import keras
+
+    from core.progress import KeepBestEpoch
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    keeper = KeepBestEpoch()
+    keeper.set_model(model)
+    best = [weights.copy() for weights in model.get_weights()]
+    keeper.on_epoch_end(0, {"val_accuracy": 0.9})
+    model.set_weights([weights + 1.0 for weights in best])
+    keeper.on_epoch_end(1, {"val_accuracy": 0.5})
+    keeper.on_train_end()
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), best, strict=True))
