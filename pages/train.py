@@ -12,11 +12,21 @@ from ui.charts import curves_figure
 from ui.state import DATASET_LABELS, STATUS_LABELS, as_text, get_store, keep_workers_alive, start_run
 
 CUSTOM = "Custom (choose a family)"
+HYPERPARAMETER_KEYS = (
+    "optimizer", "learning_rate", "lr_schedule", "batch_size", "epochs", "validation_split",
+    "seed", "limit", "time_limit", "augment", "keep_best_epoch",
+)  # fmt: skip
 FAMILY_LABELS = {"dense": "Dense (MLP)", "cnn": "CNN", "simplernn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 st.title("🏋️ Train")
 store = get_store()
 errors: dict[str, str] = {}
+
+
+def use_model_defaults() -> None:
+    """Lets the hyperparameter fields take the newly chosen model's values."""
+    for key in HYPERPARAMETER_KEYS:
+        st.session_state.pop(key, None)
 
 
 def show_error(field: str) -> None:
@@ -39,9 +49,11 @@ def parse_sizes(text: str, field: str) -> tuple[int, ...]:
 
 settings, summary = st.columns([3, 2], gap="large")
 with settings:
-    dataset = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset")
+    dataset = st.selectbox(
+        "Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset", on_change=use_model_defaults
+    )
     presets = {preset.name: preset for preset in presets_for(dataset)}
-    preset_name = st.selectbox("Model", [*presets, CUSTOM], key="preset")
+    preset_name = st.selectbox("Model", [*presets, CUSTOM], key="preset", on_change=use_model_defaults)
     if preset_name != CUSTOM:
         preset = presets[preset_name]
         st.caption(preset.description + (f" Published: {preset.reference}." if preset.reference else ""))

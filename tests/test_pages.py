@@ -160,3 +160,13 @@ def test_browsing_pages_never_import_tensorflow(home):
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_choosing_another_preset_takes_its_hyperparameters(home):
+    app = open_page("train")
+    app.selectbox(key="preset").select("Quick CNN").run()
+    assert app.checkbox(key="augment").value is True
+    app.selectbox(key="preset").select("MLP 32").run()
+    assert app.checkbox(key="augment").value is False
+    assert app.number_input(key="epochs").value == 20
+    assert app.number_input(key="batch_size").value == 32
