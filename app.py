@@ -1,4 +1,4 @@
-"""Digit Lab: the router. Each page lives in pages/."""
+"""Digit Lab: the router. Each page lives in app_pages/."""
 
 import streamlit as st
 
@@ -8,12 +8,12 @@ from ui.state import keep_workers_alive
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 navigation = st.navigation(
     [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/data.py", title="Data", icon="📊"),
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
-        st.Page("pages/compare.py", title="Compare", icon="📈"),
-        st.Page("pages/draw.py", title="Draw", icon="✏️"),
-        st.Page("pages/text.py", title="Text", icon="💬"),
+        st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("app_pages/data.py", title="Data", icon="📊"),
+        st.Page("app_pages/train.py", title="Train", icon="🏋️"),
+        st.Page("app_pages/compare.py", title="Compare", icon="📈"),
+        st.Page("app_pages/draw.py", title="Draw", icon="✏️"),
+        st.Page("app_pages/text.py", title="Text", icon="💬"),
     ]
 )
 try:

@@ -66,8 +66,8 @@ class LayerSummary:
             "lstm": f"LSTM {s.units}",
             "gru": f"GRU {s.units}",
             "to_image": "Reshape to 28x28x1",
-            "to_sequence": "Reshape to 28 steps x 28",
-            "augment": "Augment (shift, rotate, zoom; training only)",
+            "to_sequence": "Reshape back to 28x28",
+            "augment": "Augment (training only)",
             "output": f"Dense {s.units} (output)",
         }
         text = names[s.kind]

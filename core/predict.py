@@ -47,7 +47,11 @@ class Predictor:
         text = self.vocabulary is not None
         signature = tf.TensorSpec((None, None) if text else (None, 28, 28), tf.int32 if text else tf.float32)
         model = self.model
-        self._call = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+
+        def call(inputs):
+            return model(inputs, training=False)
+
+        self._call = tf.function(call, input_signature=[signature])
 
     def predict_prepared(self, batch: np.ndarray) -> np.ndarray:
         """Returns the model's outputs for model-ready inputs (scaled images or

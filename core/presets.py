@@ -67,7 +67,9 @@ PRESET_LIST = (
         [_conv(16), POOL, _conv(32), POOL, FLATTEN, _dense(64)],
         augment=True,
         batch_size=64,
-        epochs=3,
+        epochs=6,
+        learning_rate=2e-3,
+        lr_schedule="cosine",
     ),
     _preset(
         "DNN 128-128",
@@ -172,14 +174,14 @@ PRESET_LIST = (
     ),
     _preset(
         "Best dense",
-        "Two dense layers of 512 with dropout, trained longer on augmented digits.",
+        "Two dense layers of 1024 with dropout, trained long on augmented digits.",
         "dense",
-        [_dense(512), _dropout(0.3), _dense(512), _dropout(0.3)],
+        [_dense(1024), _dropout(0.3), _dense(1024), _dropout(0.3)],
         augment=True,
         lr_schedule="cosine",
         time_limit_minutes=5.0,
         batch_size=128,
-        epochs=30,
+        epochs=60,
     ),
     *(
         _best_recurrent(kind, label)

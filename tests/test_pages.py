@@ -15,7 +15,7 @@ PAGES = ["home", "data", "train", "compare", "draw", "text"]
 def open_page(name: str) -> AppTest:
     app = AppTest.from_file(str(REPO_DIR / "app.py"), default_timeout=120).run()
     assert not app.exception
-    return app.switch_page(f"pages/{name}.py").run()
+    return app.switch_page(f"app_pages/{name}.py").run()
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_browsing_pages_never_import_tensorflow(home):
         "from streamlit.testing.v1 import AppTest\n"
         "app = AppTest.from_file('app.py', default_timeout=60).run()\n"
         "for page in ('home', 'data', 'train', 'compare'):\n"
-        "    app.switch_page(f'pages/{page}.py').run()\n"
+        "    app.switch_page(f'app_pages/{page}.py').run()\n"
         "    assert not app.exception, page\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )

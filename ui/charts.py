@@ -33,7 +33,11 @@ def curves_figure(epochs: pd.DataFrame, names: dict[int, str]) -> go.Figure:
                     col=column,
                 )
     figure.update_xaxes(title_text="epoch", dtick=1 if epochs["epoch"].max() <= 20 else None)
-    figure.update_layout(height=360, margin={"t": 40, "b": 10, "l": 10, "r": 10}, legend={"orientation": "h"})
+    figure.update_layout(
+        height=400,
+        margin={"t": 40, "b": 10, "l": 10, "r": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22},
+    )
     return figure
 
 
@@ -60,7 +64,7 @@ def confusion_figure(matrix: list[list[int]], class_names: tuple[str, ...]) -> g
 
 
 def probability_figure(probabilities, class_names: tuple[str, ...]) -> go.Figure:
-    """Horizontal-free bar chart of class probabilities; the top class stands out."""
+    """Bar chart of class probabilities; the top class stands out."""
     best = int(max(range(len(probabilities)), key=lambda i: probabilities[i]))
     colors = [PALETTE[1] if i == best else PALETTE[0] for i in range(len(probabilities))]
     figure = go.Figure(
@@ -69,12 +73,14 @@ def probability_figure(probabilities, class_names: tuple[str, ...]) -> go.Figure
             y=[float(p) for p in probabilities],
             marker_color=colors,
             text=[f"{p:.0%}" for p in probabilities],
+            textposition="outside",
+            textangle=0,
         )
     )
     figure.update_layout(
         height=260,
         margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        yaxis={"range": [0, 1], "tickformat": ".0%"},
+        yaxis={"range": [0, 1.15], "tickformat": ".0%"},
         xaxis={"type": "category"},
     )
     return figure

@@ -17,7 +17,7 @@ store = get_store()
 table = store.runs_table()
 if table.empty:
     st.info("No runs yet: train a model on the Train page (or the quick model on Home).")
-    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+    st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
 
 cols = st.columns(2)
@@ -29,6 +29,8 @@ if families:
     table = table[table["family"].isin(families)]
 
 shown = table.assign(
+    test_accuracy=table["test_accuracy"] * 100,
+    best_val_accuracy=table["best_val_accuracy"] * 100,
     status=table["status"].map(STATUS_LABELS),
     created=pd.to_datetime(table["created_at"], unit="s").dt.strftime("%Y-%m-%d %H:%M"),
     epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
@@ -49,8 +51,8 @@ event = st.dataframe(
         "params": st.column_config.NumberColumn("parameters", format="localized"),
         "batch_size": "batch",
         "learning_rate": st.column_config.NumberColumn("learning rate", format="%.5g"),
-        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
-        "best_val_accuracy": st.column_config.NumberColumn("best val accuracy", format="percent"),
+        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.2f %%"),
+        "best_val_accuracy": st.column_config.NumberColumn("best val accuracy", format="%.2f %%"),
         "seconds_per_epoch": st.column_config.NumberColumn("s/epoch", format="%.1f"),
         "total_seconds": st.column_config.NumberColumn("total s", format="%.0f"),
         "ms_per_prediction": st.column_config.NumberColumn("ms/prediction", format="%.2f"),

@@ -12,10 +12,14 @@ from ui.charts import curves_figure
 from ui.state import DATASET_LABELS, STATUS_LABELS, as_text, get_store, keep_workers_alive, start_run
 
 CUSTOM = "Custom (choose a family)"
-HYPERPARAMETER_KEYS = (
+HYPERPARAMETERS = (
     "optimizer", "learning_rate", "lr_schedule", "batch_size", "epochs", "validation_split",
-    "seed", "limit", "time_limit", "augment", "keep_best_epoch",
+    "seed", "limit", "time_limit_minutes", "augment", "keep_best_epoch",
 )  # fmt: skip
+EPOCH_COLUMNS = {
+    "loss": "train loss", "accuracy": "train accuracy", "val_loss": "validation loss",
+    "val_accuracy": "validation accuracy", "seconds": "seconds",
+}  # fmt: skip
 FAMILY_LABELS = {"dense": "Dense (MLP)", "cnn": "CNN", "simplernn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 st.title("🏋️ Train")
@@ -23,10 +27,31 @@ store = get_store()
 errors: dict[str, str] = {}
 
 
-def use_model_defaults() -> None:
-    """Lets the hyperparameter fields take the newly chosen model's values."""
-    for key in HYPERPARAMETER_KEYS:
-        st.session_state.pop(key, None)
+def model_defaults(dataset: str, preset_name: str) -> RunConfig:
+    """The config a preset (or a custom model) starts from on that dataset."""
+    presets = {preset.name: preset for preset in presets_for(dataset)}
+    if preset_name in presets:
+        return presets[preset_name].config.with_changes(dataset=dataset)
+    return RunConfig(dataset=dataset)
+
+
+def fill_hyperparameters(config: RunConfig) -> None:
+    """Sets every hyperparameter field (keyed by its config field) to the config's value."""
+    for field in HYPERPARAMETERS:
+        st.session_state[field] = getattr(config, field)
+
+
+def on_model_change() -> None:
+    fill_hyperparameters(model_defaults(st.session_state.dataset, st.session_state.preset))
+
+
+def on_dataset_change() -> None:
+    st.session_state.preset = presets_for(st.session_state.dataset)[0].name
+    on_model_change()
+
+
+if "epochs" not in st.session_state:  # First visit: the first preset's values.
+    fill_hyperparameters(model_defaults(DATASETS[0], presets_for(DATASETS[0])[0].name))
 
 
 def show_error(field: str) -> None:
@@ -50,10 +75,10 @@ def parse_sizes(text: str, field: str) -> tuple[int, ...]:
 settings, summary = st.columns([3, 2], gap="large")
 with settings:
     dataset = st.selectbox(
-        "Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset", on_change=use_model_defaults
+        "Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset", on_change=on_dataset_change
     )
     presets = {preset.name: preset for preset in presets_for(dataset)}
-    preset_name = st.selectbox("Model", [*presets, CUSTOM], key="preset", on_change=use_model_defaults)
+    preset_name = st.selectbox("Model", [*presets, CUSTOM], key="preset", on_change=on_model_change)
     if preset_name != CUSTOM:
         preset = presets[preset_name]
         st.caption(preset.description + (f" Published: {preset.reference}." if preset.reference else ""))
@@ -87,46 +112,27 @@ with settings:
 
     with st.expander("Hyperparameters", expanded=True):
         cols = st.columns(3)
-        optimizer = cols[0].selectbox(
-            "Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index(base.optimizer), key="optimizer"
-        )
+        optimizer = cols[0].selectbox("Optimizer", list(OPTIMIZERS), key="optimizer")
         learning_rate = cols[1].number_input(
-            "Learning rate",
-            value=base.learning_rate,
-            min_value=0.0,
-            format="%.5f",
-            step=1e-4,
-            key="learning_rate",
+            "Learning rate", min_value=0.0, format="%.5f", step=1e-4, key="learning_rate"
         )
-        batch_size = cols[2].number_input("Batch size", value=base.batch_size, step=16, key="batch_size")
+        batch_size = cols[2].number_input("Batch size", step=16, key="batch_size")
         cols = st.columns(3)
-        epochs = cols[0].number_input("Epochs", value=base.epochs, step=1, key="epochs")
-        validation_split = cols[1].number_input(
-            "Validation split", value=base.validation_split, step=0.05, key="validation_split"
-        )
-        seed = cols[2].number_input("Seed", value=base.seed, step=1, key="seed")
+        epochs = cols[0].number_input("Epochs", step=1, key="epochs")
+        validation_split = cols[1].number_input("Validation split", step=0.05, key="validation_split")
+        seed = cols[2].number_input("Seed", step=1, key="seed")
         cols = st.columns(3)
-        lr_schedule = cols[0].selectbox(
-            "Learning-rate schedule",
-            LR_SCHEDULES,
-            index=LR_SCHEDULES.index(base.lr_schedule),
-            key="lr_schedule",
-        )
-        limit = cols[1].number_input("Train on first N items (0 = all)", value=0, step=500, key="limit")
-        time_limit = cols[2].number_input(
-            "Time limit (minutes)", value=base.time_limit_minutes, step=5.0, key="time_limit"
-        )
-        cols = st.columns([1, 1, 2])
-        augment = cols[0].checkbox(
-            "Augment images", value=base.augment, disabled=dataset == "sentiment", key="augment"
-        )
+        lr_schedule = cols[0].selectbox("Learning-rate schedule", LR_SCHEDULES, key="lr_schedule")
+        limit = cols[1].number_input("Train on first N items (0 = all)", step=500, key="limit")
+        time_limit = cols[2].number_input("Time limit (minutes)", step=5.0, key="time_limit_minutes")
+        cols = st.columns(2)
+        augment = cols[0].checkbox("Augment images", disabled=dataset == "sentiment", key="augment")
         keep_best_epoch = cols[1].checkbox(
             "Keep the best epoch",
-            value=base.keep_best_epoch,
             key="keep_best_epoch",
             help="Save the weights of the epoch with the best validation accuracy, not the last.",
         )
-        name = cols[2].text_input("Run name (optional)", key="run_name", max_chars=80)
+        name = st.text_input("Run name (optional)", key="run_name", max_chars=80)
 
 config = base.with_changes(
     optimizer=optimizer,
@@ -247,11 +253,11 @@ def monitor(run_id: int) -> None:
         cols[3].metric("ms / prediction", f"{run['ms_per_prediction']:.2f}")
         if run["note"]:
             st.caption(run["note"])
-        st.page_link("pages/draw.py", label="Try it on your own drawing", icon="✏️")
+        st.page_link("app_pages/draw.py", label="Try it on your own drawing", icon="✏️")
     epochs = store.epochs([run_id])
     if len(epochs):
         st.plotly_chart(curves_figure(epochs, {run_id: run["name"]}), key="curves")
-        table = epochs.drop(columns="run_id").set_index("epoch")
+        table = epochs.drop(columns="run_id").set_index("epoch").rename(columns=EPOCH_COLUMNS)
         st.dataframe(table.style.format("{:.4f}"), key="epoch_table")
     if len(queue) > 1 or (queue and queue[0]["id"] != run_id):
         st.caption("Queue: " + ", ".join(f"#{r['id']} {as_text(r['name'])} ({r['status']})" for r in queue))

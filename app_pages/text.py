@@ -15,7 +15,7 @@ if runs.empty:
     st.info("No sentiment model is trained yet.")
     if st.button("Train a sentiment model (about a minute)", key="train_text", type="primary"):
         run_id = start_run(get_preset("Bag-of-words sentiment").config)
-        st.switch_page("pages/train.py", query_params={"run": str(run_id)})
+        st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
     st.stop()
 
 review = st.text_area(

@@ -15,7 +15,7 @@ st.markdown(
 
 try:
     mnist = get_dataset("mnist")
-    st.info(f"📦 Data in use: **{mnist.describe()}**", icon="ℹ️")
+    st.info(f"Data in use: **{mnist.describe()}**", icon="📦")
     if mnist.source == "offline subset":
         st.caption(
             "No internet: the app trains on the real MNIST subset bundled with it. "
@@ -39,11 +39,11 @@ st.write(
 )
 if st.button("Train the quick model", key="quick_model", type="primary"):
     run_id = start_run(get_preset("Quick CNN").config, "Quick CNN")
-    st.switch_page("pages/train.py", query_params={"run": str(run_id)})
+    st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
 
 st.subheader("Where to go")
-st.page_link("pages/data.py", label="Look at the data first", icon="📊")
-st.page_link("pages/train.py", label="Train a model of your own", icon="🏋️")
-st.page_link("pages/compare.py", label="Compare every run", icon="📈")
-st.page_link("pages/draw.py", label="Draw a digit", icon="✏️")
-st.page_link("pages/text.py", label="Read the sentiment of a review", icon="💬")
+st.page_link("app_pages/data.py", label="Look at the data first", icon="📊")
+st.page_link("app_pages/train.py", label="Train a model of your own", icon="🏋️")
+st.page_link("app_pages/compare.py", label="Compare every run", icon="📈")
+st.page_link("app_pages/draw.py", label="Draw a digit", icon="✏️")
+st.page_link("app_pages/text.py", label="Read the sentiment of a review", icon="💬")

@@ -26,7 +26,7 @@ cols[1].metric("Test items", f"{len(data.y_test):,}")
 cols[2].metric("Classes", len(data.class_names))
 
 st.subheader("Samples")
-start = st.number_input(
+start = st.columns(4)[0].number_input(
     "First sample",
     0,
     len(data.y_train) - SAMPLES,

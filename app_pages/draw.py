@@ -20,7 +20,7 @@ if runs.empty:
     st.info("No digit model is trained yet. The quick model trains in well under a minute.")
     if st.button("Train the quick model", key="quick_model_draw", type="primary"):
         run_id = start_run(get_preset("Quick CNN").config, "Quick CNN")
-        st.switch_page("pages/train.py", query_params={"run": str(run_id)})
+        st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
     st.stop()
 
 labels = {int(row["id"]): run_label(row) for _, row in runs.iterrows()}
@@ -34,9 +34,8 @@ left, middle, right = st.columns([3, 2, 3], gap="medium")
 image, truth = None, None
 with left:
     if source == SOURCES[0]:
-        stroke_width = st.slider("Stroke width", 4, 40, 18, key="stroke_width")
         canvas = st_canvas(
-            stroke_width=stroke_width,
+            stroke_width=st.session_state.get("stroke_width", 18),
             stroke_color="#FFFFFF",
             background_color="#000000",
             height=280,
@@ -45,9 +44,11 @@ with left:
             return_image_data=True,
             key=f"canvas_{st.session_state.canvas_version}",
         )
-        if st.button("🧽 Clear", key="clear"):
+        cols = st.columns([1, 2])
+        if cols[0].button("🧽 Clear", key="clear"):
             st.session_state.canvas_version += 1
             st.rerun()
+        cols[1].slider("Stroke width", 4, 40, 18, key="stroke_width")
         image = canvas.image_data if canvas is not None else None
     elif source == SOURCES[1]:
         upload = st.file_uploader(
