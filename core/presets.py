@@ -54,8 +54,9 @@ def _best_recurrent(kind: str, label: str) -> Preset:
         augment=True,
         lr_schedule="cosine",
         time_limit_minutes=5.0,
-        batch_size=64,
-        epochs=15,
+        batch_size=128,
+        learning_rate=2e-3,
+        epochs=25,
     )
 
 
