@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.config import DATASETS, FAMILIES
 from core.datasets import DatasetUnavailable
+from core.store import ACTIVE
 from ui.charts import confusion_figure, curves_figure
 from ui.state import DATASET_LABELS, STATUS_LABELS, get_dataset, get_store, run_label
 
@@ -62,7 +63,8 @@ st.download_button(
     "⬇️ Download the table (CSV)", table.to_csv(index=False), "digit-lab-runs.csv", "text/csv", key="csv"
 )
 
-selected = [int(table.iloc[i]["id"]) for i in event.selection.rows] if event else []
+# A selection made before the rows changed (a filter, a deletion) may point past the end.
+selected = [int(table.iloc[i]["id"]) for i in event.selection.rows if i < len(table)] if event else []
 st.subheader("Curves")
 curve_ids = selected or [int(i) for i in table["id"].head(3)]
 st.caption("Select rows in the table to overlay their curves." if not selected else "")
@@ -140,9 +142,13 @@ model_path = store.model_path(detail_id)
 cols = st.columns(2)
 if run["status"] == "completed" and model_path.is_file():
     cols[0].download_button(
-        "⬇️ Download the model (.keras)", model_path.read_bytes(), model_path.name, key="download_model"
+        "⬇️ Download the model (.keras)",
+        model_path.read_bytes,  # Read only when clicked.
+        model_path.name,
+        key="download_model",
+        on_click="ignore",
     )
-if run["status"] in ("queued", "running"):
+if run["status"] in ACTIVE:
     cols[1].caption("Stop the run on the Train page before deleting it.")
 elif st.session_state.get("confirm_delete") == detail_id:
     cols[1].warning(f"Delete run #{detail_id} and its model for good?")

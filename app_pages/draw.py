@@ -14,8 +14,7 @@ SOURCES = ("✏️ Draw", "📁 Upload", "🎲 Test digit")
 MAX_MODELS = 12
 
 st.title("✏️ Draw")
-runs = completed_runs(text=False)
-runs = runs[runs["dataset"] == "mnist"]
+runs = completed_runs("mnist")
 if runs.empty:
     st.info("No digit model is trained yet. The quick model trains in well under a minute.")
     if st.button("Train the quick model", key="quick_model_draw", type="primary"):
@@ -52,7 +51,9 @@ with left:
         image = canvas.image_data if canvas is not None else None
     elif source == SOURCES[1]:
         upload = st.file_uploader(
-            "A picture of one digit", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="upload"
+            "A picture of one digit",
+            type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+            key="upload",
         )
         if upload is not None:
             try:

@@ -29,7 +29,7 @@ runs = store.runs_table()
 left, middle, right = st.columns(3)
 left.metric("Runs", len(runs))
 middle.metric("Completed", int((runs["status"] == "completed").sum()) if len(runs) else 0)
-best = completed_runs(text=False)
+best = completed_runs("mnist")
 right.metric("Best digit model", f"{best['test_accuracy'].iloc[0]:.2%}" if len(best) else "none yet")
 
 st.subheader("⚡ Quick model")

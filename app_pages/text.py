@@ -4,13 +4,14 @@ import streamlit as st
 
 from core.predict import ModelUnavailable
 from core.presets import get_preset
+from core.text import tokenize
 from ui.state import completed_runs, get_predictor, readings_table, start_run
 
 MAX_CHARACTERS = 5000
 
 st.title("💬 Text")
 st.write("Type a movie review: every trained sentiment model says whether it is positive or negative.")
-runs = completed_runs(text=True)
+runs = completed_runs("sentiment")
 if runs.empty:
     st.info("No sentiment model is trained yet.")
     if st.button("Train a sentiment model (about a minute)", key="train_text", type="primary"):
@@ -26,6 +27,9 @@ review = st.text_area(
 )
 if not review.strip():
     st.warning("Type a review first.")
+    st.stop()
+if not tokenize(review):
+    st.warning("There are no English words in that review to read: type a few words.")
     st.stop()
 
 rows = []

@@ -7,9 +7,19 @@ import streamlit as st
 
 from core.architecture import ConfigError, summarise, validate
 from core.config import ACTIVATIONS, DATASETS, FAMILIES, LR_SCHEDULES, OPTIMIZERS, TEXT_FAMILIES, RunConfig
+from core.datasets import DatasetUnavailable
 from core.presets import family_layers, presets_for
+from core.store import ACTIVE
 from ui.charts import curves_figure
-from ui.state import DATASET_LABELS, STATUS_LABELS, as_text, get_store, keep_workers_alive, start_run
+from ui.state import (
+    DATASET_LABELS,
+    STATUS_LABELS,
+    as_text,
+    get_dataset,
+    get_store,
+    keep_workers_alive,
+    start_run,
+)
 
 CUSTOM = "Custom (choose a family)"
 HYPERPARAMETERS = (
@@ -120,7 +130,7 @@ with settings:
         cols = st.columns(3)
         epochs = cols[0].number_input("Epochs", step=1, key="epochs")
         validation_split = cols[1].number_input("Validation split", step=0.05, key="validation_split")
-        seed = cols[2].number_input("Seed", step=1, key="seed")
+        seed = cols[2].number_input("Seed", min_value=0, max_value=2**32 - 1, step=1, key="seed")
         cols = st.columns(3)
         lr_schedule = cols[0].selectbox("Learning-rate schedule", LR_SCHEDULES, key="lr_schedule")
         limit = cols[1].number_input("Train on first N items (0 = all)", step=500, key="limit")
@@ -148,16 +158,19 @@ config = base.with_changes(
     keep_best_epoch=bool(keep_best_epoch),
 )
 params = None
+try:
+    train_size = len(get_dataset(dataset).y_train)
+except DatasetUnavailable as error:
+    errors["dataset"] = str(error)
 if not errors:
     try:
-        params = validate(config)
+        params = validate(config, train_size=train_size)
     except ConfigError as error:
         errors[error.field] = str(error)
 
 with settings:
-    for field in ("optimizer", "learning_rate", "batch_size", "epochs", "validation_split", "limit"):
+    for field in [*HYPERPARAMETERS, "dataset", "family"]:
         show_error(field)
-    show_error("time_limit_minutes")
 
 with summary:
     st.subheader("Model")
@@ -169,8 +182,6 @@ with summary:
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="architecture")
     show_error("layers")
-    show_error("family")
-    show_error("dataset")
     if st.button("▶️ Start training", type="primary", disabled=bool(errors), key="start"):
         try:
             run_id = start_run(config, name)
@@ -187,7 +198,7 @@ active = store.active_runs()
 def watched_run_id() -> int | None:
     """The run in the address (?run=N), else the newest active run, else the newest run."""
     requested = st.query_params.get("run", "")
-    if requested.isdigit() and store.get_run(int(requested)) is not None:
+    if requested.isdecimal() and len(requested) < 12 and store.get_run(int(requested)) is not None:
         return int(requested)
     if active:
         return active[-1]["id"]
@@ -199,6 +210,7 @@ watched = watched_run_id()
 if watched is None:
     st.info("No runs yet: choose a model above and press **Start training**.")
     st.stop()
+watched_is_active = any(run["id"] == watched for run in active)
 
 
 def format_seconds(seconds: float) -> str:
@@ -207,9 +219,9 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 
-@st.fragment(run_every=1.0 if active else None)
+@st.fragment(run_every=1.0 if watched_is_active else None)
 def monitor(run_id: int) -> None:
-    """The watched run: progress, curves, epoch table, Stop; polls while runs are active."""
+    """The watched run: progress, curves, epoch table, Stop; polls while it is active."""
     keep_workers_alive()
     run = store.get_run(run_id)
     if run is None:
@@ -261,7 +273,7 @@ def monitor(run_id: int) -> None:
         st.dataframe(table.style.format("{:.4f}"), key="epoch_table")
     if len(queue) > 1 or (queue and queue[0]["id"] != run_id):
         st.caption("Queue: " + ", ".join(f"#{r['id']} {as_text(r['name'])} ({r['status']})" for r in queue))
-    if run["status"] not in ("queued", "running") and active:
+    if run["status"] not in ACTIVE and watched_is_active:
         st.rerun()  # The run ended: rerun the page so polling stops.
 
 

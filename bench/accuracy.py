@@ -45,7 +45,7 @@ def main(names: list[str]) -> None:
         store.create_run(config, validate(config), name)
     run_worker(store, idle_exit_seconds=0)
     table = store.runs_table().sort_values("id")
-    print(f"\n{time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores, no GPU")
+    print(f"\n{time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores")
     header = ("preset", "data", "params", "epochs", "test acc", "s/epoch", "total s", "ms/pred")
     print("{:24} {:42} {:>9} {:>6} {:>8} {:>7} {:>7} {:>7}".format(*header))
     for row in table.itertuples():

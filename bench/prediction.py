@@ -38,7 +38,7 @@ def main() -> None:
     predictor = load_predictor(RunStore(), args.run)
     image = (load_dataset("mnist").x_test[:1] / 255.0).astype(np.float32)
     model = predictor.model
-    print(f"run {args.run} ({predictor.model.name}), one 28x28 image, median of 200 calls")
+    print(f"run {args.run} ({model.name}), one 28x28 image, medians (model.predict: 50 calls, others 200)")
     print(f"model.predict:            {median_ms(lambda: model.predict(image, verbose=0), 50):7.2f} ms")
     direct = median_ms(lambda: model(image, training=False).numpy())
     print(f"model(x, training=False): {direct:7.2f} ms")

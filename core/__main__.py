@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 from core.architecture import validate
+from core.config import DATASETS
 from core.presets import PRESET_LIST, get_preset
-from core.store import RunStore
-from core.worker import ensure_workers, run_worker
-
-FINAL = ("completed", "failed", "cancelled")
+from core.store import FINAL, RunStore
+from core.worker import ensure_workers, reap_dead_runs, run_worker
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs one CLI command; returns the exit code (0 success, 1 failed run, 2 bad input)."""
+    """Runs one CLI command; returns the exit code (0 success, 1 failed run, 2 bad input,
+    130 cancelled run)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="queue a run, let a worker train it, follow it")
     train.add_argument("--preset", default="Quick CNN", help="a name from 'presets'")
-    train.add_argument("--dataset", choices=("mnist", "fashion_mnist", "sentiment"))
+    train.add_argument("--dataset", choices=DATASETS)
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
@@ -107,8 +107,7 @@ def _follow(store: RunStore, run_id: int) -> int:
                     )
             if run["status"] in FINAL:
                 return _print_outcome(store, run)
-            if run["status"] == "queued":
-                ensure_workers(store)
+            ensure_workers(store)  # Also marks the run failed if its worker died.
             time.sleep(0.5)
     except KeyboardInterrupt:
         print(f"stopping run {run_id}...", file=sys.stderr)
@@ -134,7 +133,9 @@ def _print_outcome(store: RunStore, run: dict) -> int:
 
 
 def _runs(args) -> int:
-    table = RunStore().runs_table()
+    store = RunStore()
+    reap_dead_runs(store)
+    table = store.runs_table()
     if args.json:
         print(table.to_json(orient="records"))
         return 0

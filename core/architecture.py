@@ -229,7 +229,8 @@ def validate(config: RunConfig, train_size: int | None = None) -> int:
 
     Args:
         config: the run to check.
-        train_size: training items available; defaults to the full dataset's size.
+        train_size: training items available; defaults to the full (online) dataset's
+            size, so pass the loaded dataset's size where it is known.
 
     Returns:
         The model's parameter count.
@@ -267,6 +268,8 @@ def validate(config: RunConfig, train_size: int | None = None) -> int:
         )
     if not 0 < config.validation_split < 0.5:
         raise ConfigError("validation_split", "Validation split must be between 0 and 0.5 (for example 0.1).")
+    if not 0 <= config.seed < 2**32:
+        raise ConfigError("seed", f"Seed must be a whole number from 0 to {2**32 - 1:,}; got {config.seed}.")
     if config.limit < 0:
         raise ConfigError("limit", "Limit must be 0 (all training items) or a positive number of items.")
     if config.time_limit_minutes <= 0:

@@ -60,6 +60,8 @@ class Predictor:
 
     def predict_images(self, images: np.ndarray) -> np.ndarray:
         """Returns class probabilities (N, 10) for images (N, 28, 28) in [0, 1]."""
+        if self.vocabulary is not None:
+            raise ModelUnavailable("This model reads text, not images.")
         return self.predict_prepared(np.asarray(images, dtype=np.float32).reshape(-1, 28, 28))
 
     def predict_texts(self, texts: list[str]) -> np.ndarray:

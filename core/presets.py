@@ -263,7 +263,7 @@ def family_layers(
         filters: one conv block (Conv2D, optional BatchNorm, MaxPool) per entry (cnn).
         kernel_size: the conv kernel size (cnn).
         activation: activation of every hidden layer.
-        dropout_rate: dropout after each block; 0 for none.
+        dropout_rate: dropout after each dense or recurrent layer; 0 for none.
         batch_norm: add BatchNormalization after each hidden layer.
         embedding_dim: word vector size for text models.
 

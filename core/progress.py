@@ -15,7 +15,8 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 class StoreProgress(keras.callbacks.Callback):
     """Writes batch progress (throttled) and every epoch's metrics to the store.
 
-    Stops training within one batch once `stop` is set (the worker's watcher sets
+    Stops training within one batch (Keras then still runs that epoch's validation
+    pass) once `stop` is set (the worker's watcher sets
     it when a user asks), or when the run has trained longer than its time limit.
 
     Args:

@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +19,7 @@ from core.config import RunConfig
 
 SCHEMA_VERSION = 1
 ACTIVE = ("queued", "running")
-STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+FINAL = ("completed", "failed", "cancelled")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -95,6 +95,7 @@ class RunStore:
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             with closing(self._connect()) as db:
+                db.execute("PRAGMA journal_mode=WAL")  # Persistent: set once, kept by the file.
                 db.executescript(SCHEMA)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
@@ -109,20 +110,25 @@ class RunStore:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.home / "runs.sqlite", timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=30000")
         db.execute("PRAGMA foreign_keys=ON")
         return db
 
-    def _write(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+    @contextmanager
+    def _connection(self):
+        """A short-lived connection; any SQLite failure becomes a StoreError."""
         try:
             with closing(self._connect()) as db:
-                return db.execute(sql, parameters)
-        except sqlite3.OperationalError as error:
-            raise StoreError(f"Cannot write to the run store in {self.home}: {error}") from error
+                yield db
+        except sqlite3.Error as error:
+            raise StoreError(f"The run store in {self.home} failed: {error}") from error
+
+    def _write(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+        with self._connection() as db:
+            return db.execute(sql, parameters)
 
     def _rows(self, sql: str, parameters: tuple = ()) -> list[dict]:
-        with closing(self._connect()) as db:
+        with self._connection() as db:
             return [dict(row) for row in db.execute(sql, parameters)]
 
     # Runs: create, read, list.
@@ -158,7 +164,7 @@ class RunStore:
             where.append("status = ?")
             parameters.append(status)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        with closing(self._connect()) as db:
+        with self._connection() as db:
             return pd.read_sql_query(
                 f"SELECT {COMPARE_COLUMNS} FROM runs {clause}"
                 " ORDER BY test_accuracy IS NULL, test_accuracy DESC, id DESC",
@@ -177,7 +183,7 @@ class RunStore:
     def epochs(self, run_ids: list[int]) -> pd.DataFrame:
         """Returns the per-epoch metrics of the given runs (epoch counts from 1)."""
         marks = ",".join("?" * len(run_ids)) or "NULL"
-        with closing(self._connect()) as db:
+        with self._connection() as db:
             return pd.read_sql_query(
                 f"SELECT * FROM epochs WHERE run_id IN ({marks}) ORDER BY run_id, epoch",
                 db,
@@ -197,7 +203,7 @@ class RunStore:
     def claim_next(self, worker_pid: int, max_running: int = 1) -> int | None:
         """Atomically marks the oldest queued run as running, unless `max_running`
         runs already run; returns its id or None."""
-        with closing(self._connect()) as db:
+        with self._connection() as db:
             db.execute("BEGIN IMMEDIATE")
             running = db.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
             row = db.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
@@ -244,12 +250,13 @@ class RunStore:
         """Records which data the run trains on."""
         self._write("UPDATE runs SET data_source = ? WHERE id = ?", (source, run_id))
 
-    def complete(self, run_id: int, results: dict) -> None:
-        """Marks a run completed with its evaluation results."""
-        self._write(
+    def complete(self, run_id: int, results: dict) -> bool:
+        """Marks a running run completed with its results; returns False if the run
+        was no longer running (reaped or deleted meanwhile), and then changes nothing."""
+        cursor = self._write(
             "UPDATE runs SET status = 'completed', finished_at = ?, test_loss = ?, test_accuracy = ?,"
             " seconds_per_epoch = ?, total_seconds = ?, ms_per_prediction = ?, evaluation = ?,"
-            " versions = ?, model_file = ?, note = ? WHERE id = ?",
+            " versions = ?, model_file = ?, note = ? WHERE id = ? AND status = 'running'",
             (
                 time.time(),
                 results["test_loss"],
@@ -264,13 +271,13 @@ class RunStore:
                 run_id,
             ),
         )
+        return cursor.rowcount == 1
 
     def finish(self, run_id: int, status: str, error: str = "") -> None:
         """Ends a run as failed or cancelled (with the reason for a failure)."""
         self._write(
-            "UPDATE runs SET status = ?, error = ?, finished_at = ?"
-            " WHERE id = ? AND status IN ('queued', 'running')",
-            (status, error[:2000], time.time(), run_id),
+            "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
+            (status, error[:2000], time.time(), run_id, *ACTIVE),
         )
 
     def request_stop(self, run_id: int) -> None:

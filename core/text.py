@@ -11,7 +11,7 @@ import numpy as np
 
 from core.architecture import VOCAB_SIZE
 
-PADDING, UNKNOWN = 0, 1
+UNKNOWN = 1  # Index 0 is padding, masked by the model.
 MAX_WORDS = 200
 WORD = re.compile(r"[a-z0-9']+|[!?]")
 

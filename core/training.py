@@ -113,7 +113,10 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
             else ""
         ),
     )
-    store.complete(run_id, results)
+    if not store.complete(run_id, results):  # Reaped or deleted meanwhile: not ours any more.
+        model_path.unlink(missing_ok=True)
+        store.vocabulary_path(run_id).unlink(missing_ok=True)
+        return "abandoned"
     return "completed"
 
 

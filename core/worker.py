@@ -23,6 +23,7 @@ STALE_SECONDS = 60.0
 IDLE_POLL_SECONDS = 0.5
 REPO_DIR = Path(__file__).resolve().parent.parent
 _spawned: list[subprocess.Popen] = []
+_spawn_lock = threading.Lock()  # One server's sessions never spawn workers twice at once.
 
 
 def worker_count() -> int:
@@ -54,7 +55,8 @@ def process_alive(pid: int | None) -> bool:
 
 
 def reap_dead_runs(store: RunStore) -> list[int]:
-    """Marks running runs whose worker is gone as failed; returns their ids."""
+    """Marks running runs whose worker is gone as failed (returns their ids) and
+    forgets workers that are gone."""
     now = time.time()
     reaped = []
     for run in store.running_runs():
@@ -74,13 +76,15 @@ def reap_dead_runs(store: RunStore) -> list[int]:
 
 
 def ensure_workers(store: RunStore, idle_exit_seconds: float = 30.0) -> int:
-    """Reaps dead runs and starts workers while runs wait and fewer than
-    `worker_count()` are alive; returns how many were started."""
-    reap_dead_runs(store)
-    needed = min(store.count_queued(), worker_count() - len(store.workers()))
-    for _ in range(max(0, needed)):
-        spawn_worker(store, idle_exit_seconds)
-    return max(0, needed)
+    """Reaps dead runs and starts workers (that exit after `idle_exit_seconds`
+    without work) while runs wait and fewer than `worker_count()` are alive;
+    returns how many were started."""
+    with _spawn_lock:
+        reap_dead_runs(store)
+        needed = min(store.count_queued(), worker_count() - len(store.workers()))
+        for _ in range(max(0, needed)):
+            spawn_worker(store, idle_exit_seconds)
+        return max(0, needed)
 
 
 def spawn_worker(store: RunStore, idle_exit_seconds: float | None) -> subprocess.Popen:
@@ -89,40 +93,43 @@ def spawn_worker(store: RunStore, idle_exit_seconds: float | None) -> subprocess
     if idle_exit_seconds is not None:
         command += ["--idle-exit", str(idle_exit_seconds)]
     environment = {**os.environ, "DIGITLAB_HOME": str(store.home)}
-    log = open(store.home / "worker.log", "ab")  # noqa: SIM115 - the child keeps it open.
-    process = subprocess.Popen(
-        command,
-        cwd=REPO_DIR,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
+    with open(store.home / "worker.log", "ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_DIR,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     store.register_worker(process.pid)
     _spawned.append(process)
     return process
 
 
 class _Watcher(threading.Thread):
-    """Beats the worker's heartbeat and watches for Stop on the current run."""
+    """Beats the worker's heartbeat and watches for Stop on the current run.
+
+    `current` is one (run id, stop event) pair, replaced whole for each run, so a
+    late Stop of one run can never reach the next.
+    """
 
     def __init__(self, store: RunStore, pid: int):
         super().__init__(daemon=True)
         self.store = store
         self.pid = pid
-        self.run_id: int | None = None
-        self.stop_event = threading.Event()
+        self.current: tuple[int, threading.Event] | None = None
         self.finished = threading.Event()
 
     def run(self) -> None:
         last_beat = 0.0
         while not self.finished.wait(STOP_POLL_SECONDS):
             try:
-                run_id = self.run_id
-                if run_id is not None and self.store.stop_requested(run_id):
-                    self.stop_event.set()
+                current = self.current
+                run_id = current[0] if current else None
+                if current and self.store.stop_requested(run_id):
+                    current[1].set()
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     self.store.worker_heartbeat(self.pid, run_id)
                     last_beat = time.monotonic()
@@ -144,22 +151,27 @@ def run_worker(store: RunStore, idle_exit_seconds: float | None = None) -> int:
     try:
         while True:
             reap_dead_runs(store)
-            run_id = store.claim_next(pid, worker_count())
+            run_id = store.claim_next(pid, worker_count()) if store.count_queued() else None
             if run_id is None:
                 if idle_exit_seconds is not None and time.monotonic() - idle_since > idle_exit_seconds:
-                    return executed
-                time.sleep(IDLE_POLL_SECONDS)
-                continue
-            watcher.stop_event.clear()
-            watcher.run_id = run_id
+                    store.unregister_worker(pid)  # Before the last look, so no run waits on us.
+                    run_id = store.claim_next(pid, worker_count())
+                    if run_id is None:
+                        return executed
+                    store.register_worker(pid)
+                else:
+                    time.sleep(IDLE_POLL_SECONDS)
+                    continue
+            stop = threading.Event()
+            watcher.current = (run_id, stop)
             print(f"run {run_id}: started", flush=True)
             try:
-                status = execute_run(store, run_id, watcher.stop_event)
+                status = execute_run(store, run_id, stop)
             except Exception as error:
                 status = "failed"
                 store.finish(run_id, "failed", describe_failure(error))
             print(f"run {run_id}: {status}", flush=True)
-            watcher.run_id = None
+            watcher.current = None
             executed += 1
             idle_since = time.monotonic()
             _release_memory()

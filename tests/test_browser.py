@@ -370,3 +370,36 @@ def test_home_page_says_which_data_it_uses(lab, page):
     expect(page.locator(key("quick_model"))).to_be_visible()
     assert_no_app_errors(page)
     doc_screenshot(page, "home")
+
+
+@pytest.mark.browser
+def test_bad_uploads_get_one_line_and_the_page_keeps_working(lab, page, digit_model, tmp_path, mnist):
+    import numpy as np
+    from PIL import Image
+
+    from tests.test_preprocess import png_bytes, png_with_header_size
+
+    open_page(page, lab.url, "draw", "Draw")
+    page.get_by_text("📁 Upload").click()
+    uploader = page.locator(f"{key('upload')} input[type=file]")
+    expect(uploader).to_have_count(1)
+    noisy = np.random.default_rng(0).integers(0, 256, size=(280, 280, 3), dtype=np.uint8)
+    bad_files = {
+        "notes.png": (b"hello, this is a text file and not a picture\n" * 10, "not a supported image"),
+        "cut.png": (png_bytes(noisy)[:20_000], "damaged"),
+        "bomb.png": (png_with_header_size(20_000, 20_000), "megapixels"),
+    }
+    for name, (data, message) in bad_files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        uploader.set_input_files(path)
+        error = alert(page, message)
+        expect(error).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+        assert len(error.inner_text().strip().splitlines()) == 1, error.inner_text()
+        assert_no_app_errors(page)
+    digit = tmp_path / "seven.png"
+    seven = mnist[2][np.flatnonzero(mnist[3] == 7)[0]]
+    Image.fromarray(255 - np.kron(seven, np.ones((8, 8), dtype=np.uint8))).save(digit)  # Dark ink on paper.
+    uploader.set_input_files(digit)
+    expect(fresh(page, "h3").filter(has_text="It reads 7")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    assert_no_app_errors(page)

@@ -9,20 +9,11 @@ import threading
 
 import pytest
 
-from core.architecture import validate
 from core.predict import ModelUnavailable, Predictor
-from core.presets import get_preset
 from core.store import RunStore, StoreError
 from core.worker import ensure_workers, run_worker
 from tests.conftest import REPO_DIR
-from tests.helpers import wait_for, wait_for_status
-
-QUICK = get_preset("Quick CNN").config.with_changes(limit=600, epochs=1, batch_size=32)
-SLOW = get_preset("DNN 128-128").config.with_changes(limit=5000, epochs=200, batch_size=8)
-
-
-def queue(store, config, name=""):
-    return store.create_run(config, validate(config), name)
+from tests.helpers import QUICK, SLOW, queue, wait_for, wait_for_status
 
 
 def test_model_file_with_code_is_refused_never_executed(tmp_path):

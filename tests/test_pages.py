@@ -1,6 +1,7 @@
 """Every page through Streamlit's AppTest: renders, widgets by key, messages shown."""
 
 import json
+import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -76,9 +77,22 @@ def test_start_queues_a_run_and_the_page_follows_it(home, store):
     assert any("run #" in header.value for header in app.subheader)
 
 
+def add_scored_run(store, name: str, test_accuracy: float) -> int:
+    """A completed run row with the given score (no model file), for table tests."""
+    run_id = store.create_run(get_preset("MLP 32").config, 25_450, name)
+    assert store.claim_next(os.getpid()) == run_id
+    results = {"test_loss": 1.0, "test_accuracy": test_accuracy, "seconds_per_epoch": 1.0, "total_seconds": 5.0}
+    results |= {"ms_per_prediction": 1.0, "evaluation": {}, "versions": {}, "model_file": ""}
+    assert store.complete(run_id, results)
+    return run_id
+
+
 def test_compare_lists_runs_best_first_with_details(trained, store):
+    add_scored_run(store, "weak", 0.11)
+    add_scored_run(store, "strong", 0.999)
     app = open_page("compare")
-    assert app.dataframe[0].value["name"].tolist() == ["tiny cnn"]
+    assert app.dataframe[0].value["name"].tolist() == ["strong", "tiny cnn", "weak"]
+    app.selectbox(key="detail_run").set_value(trained).run()
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert {trace["name"] for trace in spec["data"]} >= {"#1 tiny cnn train", "#1 tiny cnn validation"}
     assert any("Misclassified test items" in markdown.value for markdown in app.markdown)
@@ -144,7 +158,7 @@ def test_run_names_are_shown_as_text_not_markup(store):
     assert "\\*\\*bold\\*\\*" in header and "\\[link\\]" in header
 
 
-def test_browsing_pages_never_import_tensorflow(home):
+def test_browsing_pages_never_import_tensorflow(trained):
     import subprocess
     import sys
 
@@ -170,3 +184,25 @@ def test_choosing_another_preset_takes_its_hyperparameters(home):
     assert app.checkbox(key="augment").value is False
     assert app.number_input(key="epochs").value == 20
     assert app.number_input(key="batch_size").value == 32
+
+
+def test_missing_model_file_shows_a_clear_error_and_other_runs_still_read(store):
+    config = get_preset("Quick CNN").config.with_changes(limit=1500, epochs=1)
+    broken, _ = run_now(store, config, "lost model")
+    working, _ = run_now(store, config, "kept model")
+    store.model_path(broken).unlink()
+    app = open_page("draw")
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    app.selectbox(key="draw_model").set_value(broken).run()
+    assert not app.exception
+    assert "model file of run" in app.error[0].value and "missing" in app.error[0].value
+    app.selectbox(key="draw_model").set_value(working).run()
+    table = app.dataframe[0].value.set_index("run")
+    assert table.loc[working, "reads"] >= 0
+    assert "missing" in table.loc[broken, "note"]
+
+
+def test_user_text_never_becomes_part_of_a_file_path(store):
+    run_id = store.create_run(get_preset("MLP 32").config, 25_450, "../../../etc/passwd")
+    assert store.model_path(run_id).parent == store.models_dir
+    assert store.model_path(run_id).name == f"run-{run_id}.keras"

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pandas as pd
 import streamlit as st
 
 from core.architecture import validate
-from core.config import IMAGE_DATASETS, RunConfig
+from core.config import RunConfig
 from core.datasets import Dataset, load_dataset
 from core.store import RunStore, default_home
 from core.worker import ensure_workers
 
+WORKER_CHECK_SECONDS = 2.0
+_last_check = 0.0
 DATASET_LABELS = {
     "mnist": "MNIST digits",
     "fashion_mnist": "Fashion-MNIST",
@@ -56,15 +59,17 @@ def start_run(config: RunConfig, name: str = "") -> int:
 
 
 def keep_workers_alive() -> None:
-    """Marks runs of dead workers failed and starts a worker for waiting runs."""
-    ensure_workers(get_store())
+    """Marks runs of dead workers failed and starts a worker for waiting runs
+    (at most every 2 seconds per server: every rerun of every page calls it)."""
+    global _last_check
+    if time.monotonic() - _last_check >= WORKER_CHECK_SECONDS:
+        _last_check = time.monotonic()
+        ensure_workers(get_store())
 
 
-def completed_runs(text: bool):
-    """Returns completed runs of image (text=False) or sentiment models, best first."""
-    table = get_store().runs_table(status="completed")
-    datasets = ["sentiment"] if text else list(IMAGE_DATASETS)
-    return table[table["dataset"].isin(datasets)]
+def completed_runs(dataset: str):
+    """Returns the completed runs trained on a dataset, best first."""
+    return get_store().runs_table(dataset=dataset, status="completed")
 
 
 def run_label(row) -> str:
