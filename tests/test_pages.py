@@ -81,7 +81,12 @@ def add_scored_run(store, name: str, test_accuracy: float) -> int:
     """A completed run row with the given score (no model file), for table tests."""
     run_id = store.create_run(get_preset("MLP 32").config, 25_450, name)
     assert store.claim_next(os.getpid()) == run_id
-    results = {"test_loss": 1.0, "test_accuracy": test_accuracy, "seconds_per_epoch": 1.0, "total_seconds": 5.0}
+    results = {
+        "test_loss": 1.0,
+        "test_accuracy": test_accuracy,
+        "seconds_per_epoch": 1.0,
+        "total_seconds": 5.0,
+    }
     results |= {"ms_per_prediction": 1.0, "evaluation": {}, "versions": {}, "model_file": ""}
     assert store.complete(run_id, results)
     return run_id
