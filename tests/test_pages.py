@@ -143,6 +143,9 @@ def test_text_reads_a_review_with_every_sentiment_model(store):
     assert table["sentiment"][0] in ("😊 positive", "🙁 negative")
     app.text_area(key="review").input("   ").run()
     assert "Type a review first." in app.warning[0].value
+    app.text_area(key="review").input("отличный фильм 🎬").run()
+    assert "no English words" in app.warning[0].value
+    assert not app.exception
 
 
 def test_unwritable_data_directory_gives_a_clear_message_not_a_traceback(tmp_path, monkeypatch):
