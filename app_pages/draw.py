@@ -6,9 +6,15 @@ from streamlit_drawable_canvas import st_canvas
 
 from core.predict import ModelUnavailable
 from core.preprocess import ImageError, NotADigitError, decode_image, prepare_digit
-from core.presets import get_preset
 from ui.charts import probability_figure
-from ui.state import completed_runs, get_dataset, get_predictor, readings_table, run_label, start_run
+from ui.state import (
+    completed_runs,
+    get_dataset,
+    get_predictor,
+    readings_table,
+    run_label,
+    train_preset_button,
+)
 
 SOURCES = ("✏️ Draw", "📁 Upload", "🎲 Test digit")
 MAX_MODELS = 12
@@ -17,9 +23,7 @@ st.title("✏️ Draw")
 runs = completed_runs("mnist")
 if runs.empty:
     st.info("No digit model is trained yet. The quick model trains in well under a minute.")
-    if st.button("Train the quick model", key="quick_model_draw", type="primary"):
-        run_id = start_run(get_preset("Quick CNN").config, "Quick CNN")
-        st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
+    train_preset_button("Quick CNN", "Train the quick model", key="quick_model_draw")
     st.stop()
 
 labels = {int(row["id"]): run_label(row) for _, row in runs.iterrows()}
@@ -33,6 +37,8 @@ left, middle, right = st.columns([3, 2, 3], gap="medium")
 image, truth = None, None
 with left:
     if source == SOURCES[0]:
+        st.caption("Draw one digit with the mouse or a finger.")
+        st.write("")  # Room for the canvas toolbar, which floats above the canvas.
         canvas = st_canvas(
             stroke_width=st.session_state.get("stroke_width", 18),
             stroke_color="#FFFFFF",

@@ -3,8 +3,7 @@
 import streamlit as st
 
 from core.datasets import DatasetUnavailable
-from core.presets import get_preset
-from ui.state import completed_runs, get_dataset, get_store, start_run
+from ui.state import completed_runs, get_dataset, get_store, train_preset_button
 
 st.title("🔢 Digit Lab")
 st.markdown(
@@ -37,9 +36,7 @@ st.write(
     "One click trains a small convolutional network on augmented digits in well under a "
     "minute, so the Draw page works at once."
 )
-if st.button("Train the quick model", key="quick_model", type="primary"):
-    run_id = start_run(get_preset("Quick CNN").config, "Quick CNN")
-    st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
+train_preset_button("Quick CNN", "Train the quick model", key="quick_model")
 
 st.subheader("Where to go")
 st.page_link("app_pages/data.py", label="Look at the data first", icon="📊")

@@ -3,9 +3,8 @@
 import streamlit as st
 
 from core.predict import ModelUnavailable
-from core.presets import get_preset
 from core.text import tokenize
-from ui.state import completed_runs, get_predictor, readings_table, start_run
+from ui.state import completed_runs, get_predictor, readings_table, train_preset_button
 
 MAX_CHARACTERS = 5000
 
@@ -14,9 +13,7 @@ st.write("Type a movie review: every trained sentiment model says whether it is 
 runs = completed_runs("sentiment")
 if runs.empty:
     st.info("No sentiment model is trained yet.")
-    if st.button("Train a sentiment model (about a minute)", key="train_text", type="primary"):
-        run_id = start_run(get_preset("Bag-of-words sentiment").config)
-        st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
+    train_preset_button("Bag-of-words sentiment", "Train a sentiment model (a few seconds)", key="train_text")
     st.stop()
 
 review = st.text_area(

@@ -121,3 +121,12 @@ def readings_table(rows: list[dict], score_column: str, key: str) -> None:
             "test accuracy": st.column_config.NumberColumn(format="percent"),
         },
     )
+
+
+def train_preset_button(preset_name: str, label: str, key: str) -> None:
+    """A button that queues a preset and opens the Train page on its run."""
+    from core.presets import get_preset
+
+    if st.button(label, key=key, type="primary"):
+        run_id = start_run(get_preset(preset_name).config, preset_name)
+        st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
