@@ -50,7 +50,9 @@ def _layer(spec: LayerSpec, seed: int):
     if kind == "to_sequence":
         return layers.Reshape((28, 28))
     if kind == "augment":
-        return _augmentation(seed)
+        from core.augment import augmentation
+
+        return augmentation(seed)
     if kind in ("dense", "output"):
         return layers.Dense(spec.units, activation=activation)
     if kind == "conv":
@@ -77,18 +79,3 @@ def _layer(spec: LayerSpec, seed: int):
         seed=seed,
     )
     return layers.Bidirectional(recurrent) if spec.bidirectional else recurrent
-
-
-def _augmentation(seed: int):
-    """Small random shifts, rotations and zooms, active only while training."""
-    import keras
-    from keras import layers
-
-    return keras.Sequential(
-        [
-            layers.RandomRotation(0.03, fill_mode="constant", seed=seed),
-            layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
-        ],
-        name="augment",
-    )

@@ -30,6 +30,8 @@ class Predictor:
         import keras
         import tensorflow as tf
 
+        import core.augment  # noqa: F401 - registers the custom augmentation layer for loading.
+
         if not Path(model_path).is_file():
             raise ModelUnavailable("The model file is missing: retrain the run to use it.")
         try:

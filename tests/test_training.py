@@ -43,7 +43,7 @@ def test_every_family_trains_an_epoch_and_records_everything(store, family):
 
 
 def test_a_trained_digit_model_reads_test_digits(store, mnist):
-    config = get_preset("Quick CNN").config.with_changes(limit=3000, epochs=2)
+    config = get_preset("Quick CNN").config.with_changes(limit=3000, epochs=3)
     run_id, _ = run_now(store, config)
     run = store.get_run(run_id)
     assert run["test_accuracy"] > 0.85
@@ -99,3 +99,18 @@ def test_keep_best_epoch_restores_the_weights_of_the_best_validation_epoch():
     keeper.on_epoch_end(1, {"val_accuracy": 0.5})
     keeper.on_train_end()
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), best, strict=True))
+
+
+def test_stroke_width_augmentation_changes_only_training_images(mnist):
+    import keras
+
+    from core.augment import RandomStrokeWidth
+
+    digits = (mnist[0][:64, :, :, None] / 255.0).astype("float32")
+    layer = RandomStrokeWidth(seed=0)
+    assert np.array_equal(layer(digits, training=False), digits)
+    ink = np.asarray(layer(digits, training=True)).reshape(64, -1).sum(axis=1)
+    original = digits.reshape(64, -1).sum(axis=1)
+    assert (ink > original * 1.1).any() and (ink < original * 0.9).any(), "some thicker, some thinner"
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert isinstance(restored, RandomStrokeWidth) and restored.seed == 0
