@@ -15,6 +15,7 @@ from ui.state import (
     DATASET_LABELS,
     STATUS_LABELS,
     as_text,
+    field_key,
     get_dataset,
     get_store,
     keep_workers_alive,
@@ -37,31 +38,8 @@ store = get_store()
 errors: dict[str, str] = {}
 
 
-def model_defaults(dataset: str, preset_name: str) -> RunConfig:
-    """The config a preset (or a custom model) starts from on that dataset."""
-    presets = {preset.name: preset for preset in presets_for(dataset)}
-    if preset_name in presets:
-        return presets[preset_name].config.with_changes(dataset=dataset)
-    return RunConfig(dataset=dataset)
-
-
-def fill_hyperparameters(config: RunConfig) -> None:
-    """Sets every hyperparameter field (keyed by its config field) to the config's value."""
-    for field in HYPERPARAMETERS:
-        st.session_state[field] = getattr(config, field)
-
-
-def on_model_change() -> None:
-    fill_hyperparameters(model_defaults(st.session_state.dataset, st.session_state.preset))
-
-
 def on_dataset_change() -> None:
     st.session_state.preset = presets_for(st.session_state.dataset)[0].name
-    on_model_change()
-
-
-if "epochs" not in st.session_state:  # First visit: the first preset's values.
-    fill_hyperparameters(model_defaults(DATASETS[0], presets_for(DATASETS[0])[0].name))
 
 
 def show_error(field: str) -> None:
@@ -88,7 +66,7 @@ with settings:
         "Dataset", DATASETS, format_func=DATASET_LABELS.get, key="dataset", on_change=on_dataset_change
     )
     presets = {preset.name: preset for preset in presets_for(dataset)}
-    preset_name = st.selectbox("Model", [*presets, CUSTOM], key="preset", on_change=on_model_change)
+    preset_name = st.selectbox("Model", [*presets, CUSTOM], key="preset")
     if preset_name != CUSTOM:
         preset = presets[preset_name]
         st.caption(preset.description + (f" Published: {preset.reference}." if preset.reference else ""))
@@ -121,26 +99,41 @@ with settings:
         )
 
     with st.expander("Hyperparameters", expanded=True):
+        # Each field's key names the dataset and model, so choosing another model gives
+        # fresh fields that start from that model's values.
+        def field(name: str) -> dict:
+            return {"value": getattr(base, name), "key": field_key(name, dataset, preset_name)}
+
         cols = st.columns(3)
-        optimizer = cols[0].selectbox("Optimizer", list(OPTIMIZERS), key="optimizer")
-        learning_rate = cols[1].number_input(
-            "Learning rate", min_value=0.0, format="%.5f", step=1e-4, key="learning_rate"
+        optimizer = cols[0].selectbox(
+            "Optimizer",
+            list(OPTIMIZERS),
+            index=list(OPTIMIZERS).index(base.optimizer),
+            key=field("optimizer")["key"],
         )
-        batch_size = cols[2].number_input("Batch size", step=16, key="batch_size")
+        learning_rate = cols[1].number_input(
+            "Learning rate", min_value=0.0, format="%.5f", step=1e-4, **field("learning_rate")
+        )
+        batch_size = cols[2].number_input("Batch size", step=16, **field("batch_size"))
         cols = st.columns(3)
-        epochs = cols[0].number_input("Epochs", step=1, key="epochs")
-        validation_split = cols[1].number_input("Validation split", step=0.05, key="validation_split")
-        seed = cols[2].number_input("Seed", min_value=0, max_value=2**32 - 1, step=1, key="seed")
+        epochs = cols[0].number_input("Epochs", step=1, **field("epochs"))
+        validation_split = cols[1].number_input("Validation split", step=0.05, **field("validation_split"))
+        seed = cols[2].number_input("Seed", min_value=0, max_value=2**32 - 1, step=1, **field("seed"))
         cols = st.columns(3)
-        lr_schedule = cols[0].selectbox("Learning-rate schedule", LR_SCHEDULES, key="lr_schedule")
-        limit = cols[1].number_input("Train on first N items (0 = all)", step=500, key="limit")
-        time_limit = cols[2].number_input("Time limit (minutes)", step=5.0, key="time_limit_minutes")
+        lr_schedule = cols[0].selectbox(
+            "Learning-rate schedule",
+            LR_SCHEDULES,
+            index=LR_SCHEDULES.index(base.lr_schedule),
+            key=field("lr_schedule")["key"],
+        )
+        limit = cols[1].number_input("Train on first N items (0 = all)", step=500, **field("limit"))
+        time_limit = cols[2].number_input("Time limit (minutes)", step=5.0, **field("time_limit_minutes"))
         cols = st.columns(2)
-        augment = cols[0].checkbox("Augment images", disabled=dataset == "sentiment", key="augment")
+        augment = cols[0].checkbox("Augment images", disabled=dataset == "sentiment", **field("augment"))
         keep_best_epoch = cols[1].checkbox(
             "Keep the best epoch",
-            key="keep_best_epoch",
             help="Save the weights of the epoch with the best validation accuracy, not the last.",
+            **field("keep_best_epoch"),
         )
         name = st.text_input("Run name (optional)", key="run_name", max_chars=80)
 

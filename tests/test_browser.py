@@ -8,6 +8,7 @@ docs/screenshots/ (one clean one per page, for the README).
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import time
@@ -42,6 +43,7 @@ from tests.browser import (
     stop_process_group,
     wait_until_idle,
 )
+from ui.state import field_key
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -198,10 +200,11 @@ def test_data_page_shows_sample_digits(lab, page):
 def test_train_small_model_and_watch_the_curve_grow(lab, page):
     open_page(page, lab.url, "train", "Train")
     select_option(page, "preset", "MLP 32")
-    expect(page.locator(f"{key('batch_size')} input")).to_have_value("32")  # The preset's own values.
-    expect(page.locator(f"{key('augment')} input")).not_to_be_checked()
-    fill_number(page, "epochs", SMALL_EPOCHS)
-    fill_number(page, "limit", 3000)
+    mlp = functools.partial(field_key, dataset="mnist", model="MLP 32")
+    expect(page.locator(f"{key(mlp('batch_size'))} input")).to_have_value("32")  # The preset's own values.
+    expect(page.locator(f"{key(mlp('augment'))} input")).not_to_be_checked()
+    fill_number(page, mlp("epochs"), SMALL_EPOCHS)
+    fill_number(page, mlp("limit"), 3000)
 
     run_id = start_training(page)
     heading = run_heading(page, run_id)
@@ -251,7 +254,7 @@ def test_compare_lists_the_run_and_its_mistakes(lab, page, small_run):
 def test_stop_a_long_run(lab, page):
     open_page(page, lab.url, "train", "Train")
     select_option(page, "preset", "DNN 128-128")
-    fill_number(page, "epochs", 50)
+    fill_number(page, field_key("epochs", "mnist", "DNN 128-128"), 50)
     run_id = start_training(page)
     heading = run_heading(page, run_id)
 

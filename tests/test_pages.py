@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core.presets import get_preset
 from tests.conftest import REPO_DIR
 from tests.test_training import run_now
+from ui.state import field_key
 
 PAGES = ["home", "data", "train", "compare", "draw", "text"]
 
@@ -47,11 +48,11 @@ def test_train_shows_parameters_and_refuses_bad_values_beside_the_field(home):
     app = open_page("train")
     app.selectbox(key="preset").select("CNN 3-conv").run()
     assert app.metric[0].value == "93,322"
-    app.number_input(key="epochs").set_value(0).run()
+    app.number_input(key=field_key("epochs", "mnist", "CNN 3-conv")).set_value(0).run()
     assert "Epochs must be between 1 and 200; got 0." in [error.value for error in app.error]
     assert app.button(key="start").disabled
-    app.number_input(key="epochs").set_value(3).run()
-    app.number_input(key="learning_rate").set_value(0.0).run()
+    app.number_input(key=field_key("epochs", "mnist", "CNN 3-conv")).set_value(3).run()
+    app.number_input(key=field_key("learning_rate", "mnist", "CNN 3-conv")).set_value(0.0).run()
     assert any("Learning rate must be greater than 0" in error.value for error in app.error)
 
 
@@ -68,8 +69,8 @@ def test_custom_family_with_unreadable_sizes_says_how_to_write_them(home):
 def test_start_queues_a_run_and_the_page_follows_it(home, store):
     app = open_page("train")
     app.selectbox(key="preset").select("MLP 32").run()
-    app.number_input(key="epochs").set_value(1).run()
-    app.number_input(key="limit").set_value(500).run()
+    app.number_input(key=field_key("epochs", "mnist", "MLP 32")).set_value(1).run()
+    app.number_input(key=field_key("limit", "mnist", "MLP 32")).set_value(500).run()
     app.button(key="start").click().run()
     runs = store.runs_table()
     assert len(runs) == 1 and runs["name"][0] == "MLP 32"
@@ -187,11 +188,12 @@ def test_browsing_pages_never_import_tensorflow(trained):
 def test_choosing_another_preset_takes_its_hyperparameters(home):
     app = open_page("train")
     app.selectbox(key="preset").select("Quick CNN").run()
-    assert app.checkbox(key="augment").value is True
+    app.number_input(key=field_key("batch_size", "mnist", "Quick CNN")).set_value(256).run()
+    assert app.checkbox(key=field_key("augment", "mnist", "Quick CNN")).value is True
     app.selectbox(key="preset").select("MLP 32").run()
-    assert app.checkbox(key="augment").value is False
-    assert app.number_input(key="epochs").value == 20
-    assert app.number_input(key="batch_size").value == 32
+    assert app.checkbox(key=field_key("augment", "mnist", "MLP 32")).value is False
+    assert app.number_input(key=field_key("epochs", "mnist", "MLP 32")).value == 20
+    assert app.number_input(key=field_key("batch_size", "mnist", "MLP 32")).value == 32
 
 
 def test_missing_model_file_shows_a_clear_error_and_other_runs_still_read(store):

@@ -82,6 +82,12 @@ def run_label(row) -> str:
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:=])")
 
 
+def field_key(field: str, dataset: str, model: str) -> str:
+    """The widget key of a Train page hyperparameter field for a dataset and model,
+    e.g. 'epochs--mnist-mlp-32'."""
+    return f"{field}--" + re.sub(r"[^a-z0-9]+", "-", f"{dataset} {model}".lower()).strip("-")
+
+
 def as_text(text: str) -> str:
     """Escapes user text (a run name) so Markdown shows it as typed, never as markup."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
