@@ -33,14 +33,14 @@ shown = table.assign(
     test_accuracy=table["test_accuracy"] * 100,
     best_val_accuracy=table["best_val_accuracy"] * 100,
     status=table["status"].map(STATUS_LABELS),
-    created=pd.to_datetime(table["created_at"], unit="s").dt.strftime("%Y-%m-%d %H:%M"),
     epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
 )
 columns = [
     "id", "name", "status", "dataset", "family", "params", "epochs", "batch_size",
     "learning_rate", "test_accuracy", "best_val_accuracy", "seconds_per_epoch", "total_seconds",
-    "ms_per_prediction", "created",
+    "ms_per_prediction",
 ]  # fmt: skip
+# Short headings, explained on hover, so every column fits a laptop screen without scrolling.
 event = st.dataframe(
     shown[columns],
     hide_index=True,
@@ -49,14 +49,21 @@ event = st.dataframe(
     selection_mode="multi-row",
     column_config={
         "id": st.column_config.NumberColumn("run", format="%d"),
-        "params": st.column_config.NumberColumn("parameters", format="localized"),
+        "epochs": st.column_config.TextColumn("epochs", help="Epochs trained / epochs asked for"),
+        "params": st.column_config.NumberColumn("params", format="localized", help="Trainable parameters"),
         "batch_size": "batch",
-        "learning_rate": st.column_config.NumberColumn("learning rate", format="%.5g"),
-        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.2f %%"),
-        "best_val_accuracy": st.column_config.NumberColumn("best val accuracy", format="%.2f %%"),
+        "learning_rate": st.column_config.NumberColumn("lr", format="%.5g", help="Learning rate"),
+        "test_accuracy": st.column_config.NumberColumn(
+            "test acc", format="%.2f %%", help="Accuracy on the test set, which training never sees"
+        ),
+        "best_val_accuracy": st.column_config.NumberColumn(
+            "best val", format="%.2f %%", help="Best validation accuracy of any epoch"
+        ),
         "seconds_per_epoch": st.column_config.NumberColumn("s/epoch", format="%.1f"),
-        "total_seconds": st.column_config.NumberColumn("total s", format="%.0f"),
-        "ms_per_prediction": st.column_config.NumberColumn("ms/prediction", format="%.2f"),
+        "total_seconds": st.column_config.NumberColumn("total s", format="%.0f", help="Training time"),
+        "ms_per_prediction": st.column_config.NumberColumn(
+            "ms/pred", format="%.2f", help="Milliseconds to read one image or review"
+        ),
     },
 )
 st.download_button(

@@ -170,7 +170,13 @@ def _predict(args) -> int:
     from core.predict import load_predictor
     from core.preprocess import decode_image, prepare_digit
 
-    predictor = load_predictor(RunStore(), args.run)
+    store = RunStore()
+    run = store.get_run(args.run)
+    if run is not None and run["dataset"] != "mnist":
+        raise ValueError(
+            f"Run {args.run} was trained on {run['dataset']}: predict reads digits, so it needs an MNIST run."
+        )
+    predictor = load_predictor(store, args.run)
     failures = 0
     for path in args.images:
         try:

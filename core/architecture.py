@@ -67,7 +67,7 @@ class LayerSummary:
             "gru": f"GRU {s.units}",
             "to_image": "Reshape to 28x28x1",
             "to_sequence": "Reshape back to 28x28",
-            "augment": "Augment: stroke width, rotate, zoom, shift (training only)",
+            "augment": "Augment: stroke width, rotate, stretch, shear, shift (training only)",
             "output": f"Dense {s.units} (output)",
         }
         text = names[s.kind]

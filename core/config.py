@@ -57,9 +57,10 @@ class RunConfig:
     """Everything that decides a training run: data, architecture and fitting.
 
     `lr_schedule` "cosine" lowers the learning rate smoothly to zero by the last
-    epoch. `limit` trains on the first N training items (0 = all). `augment` turns on
-    small random shifts, rotations and zooms of training images. `keep_best_epoch`
-    keeps the weights of the epoch with the best validation accuracy.
+    epoch. `limit` trains on the first N training items (0 = all). `augment` makes
+    random changes of stroke width, rotation, stretch, shear and shift to training
+    images. `keep_best_epoch` keeps the weights of the epoch with the best validation
+    accuracy.
     `time_limit_minutes` stops a run that trains longer than that.
     """
 

@@ -12,12 +12,17 @@ from core.store import RunStore
 PROGRESS_INTERVAL_SECONDS = 0.5
 
 
+class RunStopped(Exception):
+    """Raised from inside training when the user stops the run."""
+
+
 class StoreProgress(keras.callbacks.Callback):
     """Writes batch progress (throttled) and every epoch's metrics to the store.
 
-    Stops training within one batch (Keras then still runs that epoch's validation
-    pass) once `stop` is set (the worker's watcher sets
-    it when a user asks), or when the run has trained longer than its time limit.
+    Once `stop` is set (the worker's watcher sets it when a user asks), it ends
+    training after the current batch by raising `RunStopped`, so no validation pass
+    follows. A run that trains longer than its time limit ends after the current
+    batch too, keeping what it learned.
 
     Args:
         store: the run store.
@@ -41,7 +46,6 @@ class StoreProgress(keras.callbacks.Callback):
         self.run_id = run_id
         self.batches = batches
         self.time_limit_seconds = time_limit_seconds
-        self.stopped_by_user = False
         self.stopped_by_time_limit = False
         self._epoch = 0
         self._epoch_started = 0.0
@@ -61,16 +65,15 @@ class StoreProgress(keras.callbacks.Callback):
         if now - self._last_write >= PROGRESS_INTERVAL_SECONDS:
             self._report(batch + 1)
         if self.stop.is_set():
-            self.stopped_by_user = True
-            self.model.stop_training = True
-        elif now - self._train_started > self.time_limit_seconds:
+            raise RunStopped(f"run {self.run_id} stopped by its user")
+        if now - self._train_started > self.time_limit_seconds:
             self.stopped_by_time_limit = True
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         seconds = time.monotonic() - self._epoch_started
-        if not self.stopped_by_user and not self.stopped_by_time_limit:
+        if not self.stopped_by_time_limit:
             self.store.add_epoch(self.run_id, epoch + 1, {**logs, "seconds": seconds})
 
     def _report(self, batch: int) -> None:
@@ -80,7 +83,8 @@ class StoreProgress(keras.callbacks.Callback):
 
 class KeepBestEpoch(keras.callbacks.Callback):
     """Restores, when training ends, the weights of the epoch with the best
-    validation accuracy (chosen on validation data, never on the test set)."""
+    validation accuracy (chosen on validation data, never on the test set); of
+    epochs that tie, the later one, which trained longer."""
 
     def __init__(self):
         super().__init__()
@@ -90,7 +94,7 @@ class KeepBestEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         accuracy = logs.get("val_accuracy")
-        if accuracy is not None and accuracy > self.best_accuracy:
+        if accuracy is not None and accuracy >= self.best_accuracy:  # Ties: the later epoch.
             self.best_accuracy = accuracy
             self.best_weights = self.model.get_weights()
 

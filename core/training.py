@@ -63,7 +63,7 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     import keras
 
     from core.models import build_model
-    from core.progress import KeepBestEpoch, StoreProgress
+    from core.progress import KeepBestEpoch, RunStopped, StoreProgress
 
     stop = stop or threading.Event()
     config = store.get_run(run_id)["config"]
@@ -75,17 +75,18 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     batches = -(-len(data.y_fit) // config.batch_size)
     model = build_model(config, batches)
     progress = StoreProgress(store, run_id, batches, config.time_limit_minutes * 60, stop)
-    model.fit(
-        data.x_fit,
-        data.y_fit,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_data=(data.x_val, data.y_val),
-        callbacks=[progress, KeepBestEpoch()] if config.keep_best_epoch else [progress],
-        shuffle=True,
-        verbose=0,
-    )
-    if progress.stopped_by_user:
+    try:
+        model.fit(
+            data.x_fit,
+            data.y_fit,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=(data.x_val, data.y_val),
+            callbacks=[progress, KeepBestEpoch()] if config.keep_best_epoch else [progress],
+            shuffle=True,
+            verbose=0,
+        )
+    except RunStopped:
         store.finish(run_id, "cancelled")
         return "cancelled"
     train_seconds = time.monotonic() - started

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's chromium, the pinned packages) and runs every test.
+# Installs what the tests need (Debian packages, the pinned Python packages) and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian's chromium for the browser tests; the emoji font so screenshots show the icons.
-if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+# Debian's chromium for the browser tests; the emoji font so screenshots show the icons;
+# the real Fashion-MNIST files, which one test trains on.
+PACKAGES=(chromium fonts-noto-color-emoji dataset-fashion-mnist)
+if ! dpkg -s "${PACKAGES[@]}" >/dev/null 2>&1; then
   SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 fi
 bash scripts/setup.sh requirements-dev.txt
 .venv/bin/ruff check .

@@ -26,13 +26,18 @@ def test_train_prints_epochs_and_test_accuracy_then_runs_lists_it(home):
     assert listed[0]["id"] == int(final.group(1))
 
 
-def test_bad_input_exits_non_zero_with_one_line_and_no_traceback(home):
+def test_bad_input_exits_non_zero_with_one_line_and_no_traceback(home, store):
+    from core.presets import get_preset
+    from tests.helpers import queue
+
+    fashion_run = queue(store, get_preset("MLP 32").config.with_changes(dataset="fashion_mnist"))
     for args, message in [
         (["train", "--epochs", "0"], "Epochs must be between 1"),
         (["train", "--preset", "Nope"], "No preset named 'Nope'"),
         (["train", "--learning-rate", "-1"], "Learning rate must be greater than 0"),
         (["train", "--batch-size", "50000", "--limit", "100"], "Batch size 50000 is larger"),
         (["predict", "--run", "99", "x.png"], "Run 99 does not exist"),
+        (["predict", "--run", str(fashion_run), "x.png"], "needs an MNIST run"),
     ]:
         result = cli(*args)
         assert result.returncode == 2, args

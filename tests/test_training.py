@@ -65,6 +65,16 @@ def test_sentiment_model_trains_on_reviews_and_reads_new_text(store):
     assert "Rotten Tomatoes" in store.get_run(run_id)["data_source"]
 
 
+def test_fashion_mnist_from_the_debian_package_trains_and_scores(store):
+    """Needs Debian's dataset-fashion-mnist package, which scripts/test.sh installs."""
+    config = get_preset("MLP 32").config.with_changes(dataset="fashion_mnist", epochs=1, limit=3000)
+    run_id, status = run_now(store, config)
+    run = store.get_run(run_id)
+    assert status == "completed"
+    assert run["data_source"] == "Fashion-MNIST, full, Debian package: 60,000 train / 10,000 test"
+    assert run["test_accuracy"] > 0.6, "clothes are told apart well above chance"
+
+
 def test_time_limit_ends_the_run_completed_with_a_note(store):
     config = get_preset("DNN 128-128").config.with_changes(limit=500, epochs=200, time_limit_minutes=0.02)
     run_id, status = run_now(store, config)
@@ -101,6 +111,54 @@ def test_keep_best_epoch_restores_the_weights_of_the_best_validation_epoch():
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), best, strict=True))
 
 
+def test_keep_best_epoch_prefers_the_later_of_two_tied_epochs():
+    import keras
+
+    from core.progress import KeepBestEpoch
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    keeper = KeepBestEpoch()
+    keeper.set_model(model)
+    keeper.on_epoch_end(0, {"val_accuracy": 0.9})
+    later = [weights + 1.0 for weights in model.get_weights()]
+    model.set_weights(later)
+    keeper.on_epoch_end(1, {"val_accuracy": 0.9})
+    keeper.on_train_end()
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), later, strict=True))
+
+
+def test_stop_ends_training_after_the_current_batch_without_validating(store, mnist):
+    import threading
+
+    import keras
+
+    from core.progress import RunStopped, StoreProgress
+    from tests.helpers import QUICK, queue
+
+    run_id = queue(store, QUICK)
+    stop, trained, validated = threading.Event(), [], []
+
+    class UserPressesStop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            trained.append(batch)
+            if batch == 2:
+                stop.set()
+
+        def on_test_begin(self, logs=None):
+            validated.append(True)
+
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(loss="sparse_categorical_crossentropy")
+    x, y = mnist[0][:320] / 255.0, mnist[1][:320]
+    progress = StoreProgress(store, run_id, batches=10, time_limit_seconds=3600, stop=stop)
+    with pytest.raises(RunStopped):
+        model.fit(
+            x, y, batch_size=32, epochs=3, validation_data=(x, y), callbacks=[UserPressesStop(), progress]
+        )
+    assert trained == [0, 1, 2], "not one batch more"
+    assert not validated and store.epochs([run_id]).empty
+
+
 def test_stroke_width_augmentation_changes_only_training_images(mnist):
     import keras
 
@@ -114,3 +172,21 @@ def test_stroke_width_augmentation_changes_only_training_images(mnist):
     assert (ink > original * 1.1).any() and (ink < original * 0.9).any(), "some thicker, some thinner"
     restored = keras.layers.deserialize(keras.layers.serialize(layer))
     assert isinstance(restored, RandomStrokeWidth) and restored.seed == 0
+
+
+def test_affine_augmentation_warps_only_training_images_and_keeps_the_digit(mnist):
+    import keras
+
+    from core.augment import RandomAffine
+
+    digits = (mnist[0][:64, :, :, None] / 255.0).astype("float32")
+    layer = RandomAffine(seed=0)
+    assert np.array_equal(layer(digits, training=False), digits)
+    assert np.array_equal(RandomAffine(0, 0, 0, 0, seed=0)(digits, training=True), digits), "no warp"
+    warped = np.asarray(layer(digits, training=True))
+    changed = np.abs(warped - digits).reshape(64, -1).max(axis=1) > 0.5
+    assert changed.mean() > 0.9, "nearly every image moves"
+    ink_kept = warped.reshape(64, -1).sum(axis=1) / digits.reshape(64, -1).sum(axis=1)
+    assert ((ink_kept > 0.7) & (ink_kept < 1.4)).all(), "digits stay in the frame, neither lost nor doubled"
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert isinstance(restored, RandomAffine) and (restored.rotation, restored.shift) == (0.2, 2.8)
