@@ -1,5 +1,5 @@
-"""Single-image prediction cost: model.predict vs a direct call vs the engine's
-compiled predictor, one process, medians.
+"""Single-image prediction cost: model.predict vs a direct call vs a plain tf.function
+vs the engine's predictor (a tf.function compiled with XLA), one process, medians.
 
     python -m bench.prediction --run RUN_ID      # a completed digit run in DIGITLAB_HOME
 """
@@ -42,6 +42,11 @@ def main() -> None:
     print(f"model.predict:            {median_ms(lambda: model.predict(image, verbose=0), 50):7.2f} ms")
     direct = median_ms(lambda: model(image, training=False).numpy())
     print(f"model(x, training=False): {direct:7.2f} ms")
+    import tensorflow as tf
+
+    plain_function = tf.function(lambda x: model(x, training=False))
+    plain = median_ms(lambda: plain_function(image).numpy())
+    print(f"tf.function without XLA:  {plain:7.2f} ms")
     engine = median_ms(lambda: predictor.predict_images(image))
     print(f"engine Predictor:         {engine:7.2f} ms (target <= 2 ms)")
 

@@ -49,8 +49,10 @@ def test_a_trained_digit_model_reads_test_digits(store, mnist):
     assert run["test_accuracy"] > 0.85
     predictor = load_predictor(store, run_id)
     x_test, y_test = mnist[2][:200], mnist[3][:200]
-    predicted = predictor.predict_images(x_test / 255.0).argmax(axis=1)
-    assert (predicted == y_test).mean() > 0.85
+    probabilities = predictor.predict_images(x_test / 255.0)
+    assert (probabilities.argmax(axis=1) == y_test).mean() > 0.85
+    keras_says = np.asarray(predictor.model(x_test / 255.0, training=False))
+    assert np.allclose(probabilities, keras_says, atol=1e-4), "the compiled call gives Keras' answer"
     misclassified = run["evaluation"]["misclassified"]
     assert len(misclassified) == min(500, round((1 - run["test_accuracy"]) * 10_000))
 
