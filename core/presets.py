@@ -171,7 +171,7 @@ PRESET_LIST = (
         time_limit_minutes=5.0,
         batch_size=128,
         learning_rate=2e-3,
-        epochs=30,
+        epochs=26,
     ),
     _preset(
         "Best dense",
