@@ -174,6 +174,10 @@ with summary:
             for row in summarise(config)
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="architecture")
+        if config.augment:
+            st.caption(
+                "Augment: each training image gets a random stroke width, rotation, stretch, shear and shift."
+            )
     show_error("layers")
     if st.button("▶️ Start training", type="primary", disabled=bool(errors), key="start"):
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.architecture import validate
 from core.config import DATASETS
+from core.datasets import load_dataset
 from core.presets import PRESET_LIST, get_preset
 from core.store import FINAL, RunStore
 from core.worker import ensure_workers, reap_dead_runs, run_worker
@@ -34,8 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one `error: ...` line (exit 2), like every
+    other CLI error; `--help` still shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Digit Lab engine")
+    parser = OneLineErrorParser(prog="python -m core", description="Digit Lab engine")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="queue a run, let a worker train it, follow it")
@@ -80,7 +89,7 @@ def _train(args) -> int:
         "time_limit_minutes": args.time_limit,
     }
     config = config.with_changes(**{key: value for key, value in overrides.items() if value is not None})
-    params = validate(config)
+    params = validate(config, train_size=len(load_dataset(config.dataset).y_train))
     store = RunStore()
     run_id = store.create_run(config, params, args.name)
     print(f"run {run_id} queued: {config.preset or config.family} on {config.dataset}, {params:,} parameters")

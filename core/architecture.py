@@ -67,7 +67,7 @@ class LayerSummary:
             "gru": f"GRU {s.units}",
             "to_image": "Reshape to 28x28x1",
             "to_sequence": "Reshape back to 28x28",
-            "augment": "Augment: stroke width, rotate, stretch, shear, shift (training only)",
+            "augment": "Augment (training only)",
             "output": f"Dense {s.units} (output)",
         }
         text = names[s.kind]
@@ -274,6 +274,10 @@ def validate(config: RunConfig, train_size: int | None = None) -> int:
         raise ConfigError("limit", "Limit must be 0 (all training items) or a positive number of items.")
     if config.time_limit_minutes <= 0:
         raise ConfigError("time_limit_minutes", "The time limit must be a positive number of minutes.")
+    if config.max_words < 1:
+        raise ConfigError(
+            "max_words", f"A text model must read at least 1 word of a review; got {config.max_words}."
+        )
     size = train_size if train_size is not None else TRAIN_SIZES[config.dataset]
     if config.limit:
         size = min(size, config.limit)

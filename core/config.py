@@ -30,6 +30,7 @@ LAYER_KINDS = (
 MAX_EPOCHS = 200
 MAX_PARAMS = 20_000_000
 DEFAULT_TIME_LIMIT_MINUTES = 30.0
+DEFAULT_MAX_WORDS = 200
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class RunConfig:
     random changes of stroke width, rotation, stretch, shear and shift to training
     images. `keep_best_epoch` keeps the weights of the epoch with the best validation
     accuracy.
-    `time_limit_minutes` stops a run that trains longer than that.
+    `time_limit_minutes` stops a run that trains longer than that. Text models read
+    the first `max_words` words of each review.
     """
 
     dataset: str = "mnist"
@@ -79,6 +81,7 @@ class RunConfig:
     keep_best_epoch: bool = True
     limit: int = 0
     time_limit_minutes: float = DEFAULT_TIME_LIMIT_MINUTES
+    max_words: int = DEFAULT_MAX_WORDS
 
     def with_changes(self, **changes) -> RunConfig:
         """Returns a copy with the given fields replaced."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import DEFAULT_MAX_WORDS
 from core.store import RunStore
 from core.text import encode, load_vocabulary
 
@@ -21,12 +22,15 @@ class Predictor:
         model_path: the `.keras` file; loaded with `safe_mode=True`, so a file
             that carries code (a Lambda layer) is refused, never executed.
         vocabulary_path: the vocabulary of a text model; None for images.
+        max_words: how many words of a text the model reads (its run's config).
 
     Raises:
         ModelUnavailable: the file is missing, corrupt or carries code.
     """
 
-    def __init__(self, model_path: Path, vocabulary_path: Path | None = None):
+    def __init__(
+        self, model_path: Path, vocabulary_path: Path | None = None, max_words: int = DEFAULT_MAX_WORDS
+    ):
         import keras
         import tensorflow as tf
 
@@ -46,6 +50,7 @@ class Predictor:
         if vocabulary_path and not Path(vocabulary_path).is_file():
             raise ModelUnavailable("The text model's vocabulary file is missing: retrain the run.")
         self.vocabulary = load_vocabulary(vocabulary_path) if vocabulary_path else None
+        self.max_words = max_words
         text = self.vocabulary is not None
         signature = tf.TensorSpec((None, None) if text else (None, 28, 28), tf.int32 if text else tf.float32)
         model = self.model
@@ -73,7 +78,7 @@ class Predictor:
         """Returns the probability that each text is positive, shape (N,)."""
         if self.vocabulary is None:
             raise ModelUnavailable("This model reads images, not text.")
-        return self.predict_prepared(encode(texts, self.vocabulary)).reshape(-1)
+        return self.predict_prepared(encode(texts, self.vocabulary, self.max_words)).reshape(-1)
 
 
 def load_predictor(store: RunStore, run_id: int) -> Predictor:
@@ -88,4 +93,4 @@ def load_predictor(store: RunStore, run_id: int) -> Predictor:
     if run["status"] != "completed":
         raise ModelUnavailable(f"Run {run_id} is {run['status']}: only completed runs have a model.")
     vocabulary = store.vocabulary_path(run_id) if run["dataset"] == "sentiment" else None
-    return Predictor(store.model_path(run_id), vocabulary)
+    return Predictor(store.model_path(run_id), vocabulary, run["config"].max_words)

@@ -196,6 +196,7 @@ PRESET_LIST = (
         reference="82.5 % (IMDB test)",
         dataset="sentiment",
         batch_size=64,
+        max_words=500,
     ),
     _preset(
         "GRU sentiment",

@@ -12,7 +12,6 @@ import numpy as np
 from core.architecture import VOCAB_SIZE
 
 UNKNOWN = 1  # Index 0 is padding, masked by the model.
-MAX_WORDS = 200
 WORD = re.compile(r"[a-z0-9']+|[!?]")
 
 
@@ -27,7 +26,7 @@ def build_vocabulary(texts, size: int = VOCAB_SIZE) -> list[str]:
     return [word for word, _ in counts.most_common(size - 2)]
 
 
-def encode(texts, vocabulary: list[str], max_words: int = MAX_WORDS) -> np.ndarray:
+def encode(texts, vocabulary: list[str], max_words: int) -> np.ndarray:
     """Returns int32 (N, L) word indices, padded with 0 at the end.
 
     L is the longest text's word count, capped at `max_words`; unknown words get 1.

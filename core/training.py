@@ -18,8 +18,6 @@ from core.datasets import Dataset, load_dataset, validation_split
 from core.store import RunStore
 from core.text import build_vocabulary, encode, save_vocabulary
 
-MAX_MISCLASSIFIED = 500
-
 
 @dataclass
 class PreparedData:
@@ -42,7 +40,9 @@ def prepare_data(dataset: Dataset, config: RunConfig) -> PreparedData:
     fit, val = validation_split(len(y_train), config.validation_split, config.seed)
     if dataset.is_text:
         vocabulary = build_vocabulary(x_train[fit])
-        x_fit, x_val, x_test = (encode(x, vocabulary) for x in (x_train[fit], x_train[val], dataset.x_test))
+        x_fit, x_val, x_test = (
+            encode(x, vocabulary, config.max_words) for x in (x_train[fit], x_train[val], dataset.x_test)
+        )
     else:
         vocabulary = None
         x_fit, x_val, x_test = (scale_images(x) for x in (x_train[fit], x_train[val], dataset.x_test))
@@ -136,7 +136,7 @@ def evaluate(model, data: PreparedData, is_text: bool) -> dict:
     confusion = np.zeros((classes, classes), dtype=int)
     np.add.at(confusion, (truth, predicted), 1)
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
-    wrong = np.flatnonzero(predicted != truth)[:MAX_MISCLASSIFIED]
+    wrong = np.flatnonzero(predicted != truth)
     return {
         "test_loss": float(test_loss),
         "test_accuracy": float(test_accuracy),

@@ -18,6 +18,68 @@ def test_reference_cnn_has_the_published_parameter_count():
     assert count_params(get_preset("CNN 3-conv").config) == 93_322
 
 
+OUTPUT = "Dense 10 (output) softmax"
+# Layer by layer, batch size and epochs, as ../shared/reference-models.md describes them.
+REFERENCE_MODELS = {
+    "DNN 128-128": (["Flatten", "Dense 128 relu", "Dense 128 relu", OUTPUT], 32, 5),
+    "Stacked LSTM": (
+        ["LSTM 128 relu (sequences)", "Dropout 0.2", "LSTM 128 relu", "Dropout 0.2"]
+        + ["Dense 32 relu", "Dropout 0.2", OUTPUT],
+        32,
+        5,
+    ),
+    "Small CNN": (
+        ["Reshape to 28x28x1", "Conv2D 32 3x3", "MaxPool 2x2", "Flatten", "Dense 100 relu", OUTPUT],
+        32,
+        5,
+    ),
+    "CNN 2-conv": (
+        ["Reshape to 28x28x1", "Conv2D 32 3x3 relu", "MaxPool 2x2", "Conv2D 64 3x3 relu", "MaxPool 2x2"]
+        + ["Flatten", "Dense 128 relu", OUTPUT],
+        64,
+        5,
+    ),
+    "LSTM 50": (["LSTM 50 relu", OUTPUT], 64, 5),
+    "MLP 512-512": (
+        ["Flatten", "Dense 512 relu", "Dropout 0.2", "Dense 512 relu", "Dropout 0.2", OUTPUT],
+        128,
+        5,
+    ),
+    "MLP 32": (["Flatten", "Dense 32 relu", OUTPUT], 32, 20),
+    "CNN 3-conv": (
+        ["Reshape to 28x28x1", "Conv2D 32 3x3 relu", "MaxPool 2x2", "Conv2D 64 3x3 relu", "MaxPool 2x2"]
+        + ["Conv2D 64 3x3 relu", "Flatten", "Dense 64 relu", OUTPUT],
+        32,
+        10,
+    ),
+    "SimpleRNN sentiment": (
+        ["Embedding 128 (padding masked)", "SimpleRNN 128 tanh", "Dense 1 (output) sigmoid"],
+        64,
+        5,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
+def test_reference_presets_train_exactly_as_published(name):
+    preset = get_preset(name)
+    config = preset.config
+    layers, batch_size, epochs = REFERENCE_MODELS[name]
+    assert [row.label for row in summarise(config)] == layers
+    assert (config.batch_size, config.epochs) == (batch_size, epochs)
+    assert (config.optimizer, config.learning_rate, config.lr_schedule) == ("adam", 1e-3, "constant")
+    assert not config.augment, "published models trained on the digits as they are"
+    assert preset.reference
+
+
+def test_every_reference_model_has_its_preset():
+    assert {preset.name for preset in PRESET_LIST if preset.reference} == set(REFERENCE_MODELS)
+
+
+def test_the_sentiment_reference_reads_reviews_padded_to_500_words():
+    assert get_preset("SimpleRNN sentiment").config.max_words == 500
+
+
 @pytest.mark.parametrize("family", ["dense", "cnn", "simplernn", "lstm", "gru"])
 @pytest.mark.parametrize("dataset", ["mnist", "sentiment"])
 def test_family_builder_gives_a_valid_model(family, dataset):
@@ -61,6 +123,7 @@ BAD_CONFIGS = [
     (dict(optimizer="magic"), "Unknown optimizer"),
     (dict(dataset="sentiment", family="cnn"), "Sentiment models are"),
     (dict(dataset="sentiment"), "starts with an Embedding layer"),
+    (dict(max_words=0), "at least 1 word"),
 ]
 
 

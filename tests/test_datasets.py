@@ -39,6 +39,21 @@ def test_failed_download_falls_back_to_offline_copy(monkeypatch):
     assert len(calls) == 1, "a failed download is not retried in the same process"
 
 
+def test_failed_imdb_download_falls_back_to_the_offline_reviews(monkeypatch):
+    monkeypatch.setenv("DIGITLAB_OFFLINE", "0")
+    urls = []
+
+    def unreachable(url, timeout):
+        urls.append(url)
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    data = load_dataset("sentiment")
+    assert any(url.endswith("imdb.npz") for url in urls), "the real IMDB download was tried first"
+    assert "Rotten Tomatoes" in data.describe()
+    assert len(data.y_train) + len(data.y_test) == 10_662
+
+
 def test_successful_download_is_used_and_cached(monkeypatch):
     monkeypatch.setenv("DIGITLAB_OFFLINE", "0")
     payload = (datasets.BUNDLED_DIR / "mnist-offline.npz").read_bytes()

@@ -53,6 +53,16 @@ def test_read_only_data_directory_is_refused_with_a_clear_error(tmp_path):
         RunStore(blocked)
 
 
+def test_store_file_is_shared_safely_and_a_newer_schema_is_refused(store, home):
+    import sqlite3
+
+    with sqlite3.connect(home / "runs.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal", "readers never block the writer"
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="written by a newer Digit Lab"):
+        RunStore(home)
+
+
 def test_worker_outlives_the_process_that_started_it(store, home):
     run_id = queue(store, QUICK)
     starter = (

@@ -54,7 +54,7 @@ def test_a_trained_digit_model_reads_test_digits(store, mnist):
     keras_says = np.asarray(predictor.model(x_test / 255.0, training=False))
     assert np.allclose(probabilities, keras_says, atol=1e-4), "the compiled call gives Keras' answer"
     misclassified = run["evaluation"]["misclassified"]
-    assert len(misclassified) == min(500, round((1 - run["test_accuracy"]) * 10_000))
+    assert len(misclassified) == round((1 - run["test_accuracy"]) * 10_000)
 
 
 def test_sentiment_model_trains_on_reviews_and_reads_new_text(store):
@@ -64,6 +64,9 @@ def test_sentiment_model_trains_on_reviews_and_reads_new_text(store):
     predictor = load_predictor(store, run_id)
     positive = predictor.predict_texts(["a wonderful , moving and beautiful film", "dull , boring and bad"])
     assert positive.shape == (2,)
+    alone = predictor.predict_texts(["a wonderful film"])[0]
+    padded = predictor.predict_texts(["a wonderful film", "a long and winding review " * 10])[0]
+    assert abs(alone - padded) < 1e-5, "padding a short review to a long one's length is masked"
     assert "Rotten Tomatoes" in store.get_run(run_id)["data_source"]
 
 
