@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.store import StoreError
-from ui.state import keep_workers_alive
+from ui.resources import keep_workers_alive
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 navigation = st.navigation(

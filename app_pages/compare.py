@@ -2,99 +2,131 @@
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import DATASETS, FAMILIES
-from core.datasets import DatasetUnavailable
-from core.store import ACTIVE
-from ui.charts import confusion_figure, curves_figure
-from ui.state import DATASET_LABELS, STATUS_LABELS, get_dataset, get_store, run_label
+from core.datasets import Dataset, DatasetUnavailable
+from core.export import runs_csv
+from core.store import ACTIVE, RunStore
+from ui.charts import confusion_figure, curves_figure, per_class_figure
+from ui.format import STATUS_LABELS, dataset_label, run_label
+from ui.presenter import presenter_mode, readable
+from ui.resources import get_dataset, get_store
+from ui.widgets import digit_gallery
 
 GALLERY = 24
-
-st.title("📈 Compare")
-store = get_store()
-table = store.runs_table()
-if table.empty:
-    st.info("No runs yet: train a model on the Train page (or the quick model on Home).")
-    st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
-    st.stop()
-
-cols = st.columns(2)
-datasets = cols[0].multiselect("Datasets", DATASETS, format_func=DATASET_LABELS.get, key="filter_datasets")
-families = cols[1].multiselect("Families", FAMILIES, key="filter_families")
-if datasets:
-    table = table[table["dataset"].isin(datasets)]
-if families:
-    table = table[table["family"].isin(families)]
-
-shown = table.assign(
-    test_accuracy=table["test_accuracy"] * 100,
-    best_val_accuracy=table["best_val_accuracy"] * 100,
-    status=table["status"].map(STATUS_LABELS),
-    epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
-)
-columns = [
+TABLE_COLUMNS = [
     "id", "name", "status", "dataset", "family", "params", "epochs", "batch_size",
     "learning_rate", "test_accuracy", "best_val_accuracy", "seconds_per_epoch", "total_seconds",
     "ms_per_prediction",
 ]  # fmt: skip
 # Short headings, explained on hover, so every column fits a laptop screen without scrolling.
-event = st.dataframe(
-    shown[columns],
-    hide_index=True,
-    key="runs_table",
-    on_select="rerun",
-    selection_mode="multi-row",
-    column_config={
-        "id": st.column_config.NumberColumn("run", format="%d"),
-        "epochs": st.column_config.TextColumn("epochs", help="Epochs trained / epochs asked for"),
-        "params": st.column_config.NumberColumn("params", format="localized", help="Trainable parameters"),
-        "batch_size": "batch",
-        "learning_rate": st.column_config.NumberColumn("lr", format="%.5g", help="Learning rate"),
-        "test_accuracy": st.column_config.NumberColumn(
-            "test acc", format="%.2f %%", help="Accuracy on the test set, which training never sees"
-        ),
-        "best_val_accuracy": st.column_config.NumberColumn(
-            "best val", format="%.2f %%", help="Best validation accuracy of any epoch"
-        ),
-        "seconds_per_epoch": st.column_config.NumberColumn("s/epoch", format="%.1f"),
-        "total_seconds": st.column_config.NumberColumn("total s", format="%.0f", help="Training time"),
-        "ms_per_prediction": st.column_config.NumberColumn(
-            "ms/pred", format="%.2f", help="Milliseconds to read one image or review"
-        ),
-    },
-)
-st.download_button(
-    "⬇️ Download the table (CSV)", table.to_csv(index=False), "digit-lab-runs.csv", "text/csv", key="csv"
-)
+TABLE_HEADINGS = {
+    "id": st.column_config.NumberColumn("run", format="%d"),
+    "epochs": st.column_config.TextColumn("epochs", help="Epochs trained / epochs asked for"),
+    "params": st.column_config.NumberColumn("params", format="localized", help="Trainable parameters"),
+    "batch_size": "batch",
+    "learning_rate": st.column_config.NumberColumn("lr", format="%.5g", help="Learning rate"),
+    "test_accuracy": st.column_config.NumberColumn(
+        "test acc", format="%.2f %%", help="Accuracy on the test set, which training never sees"
+    ),
+    "best_val_accuracy": st.column_config.NumberColumn(
+        "best val", format="%.2f %%", help="Best validation accuracy of any epoch"
+    ),
+    "seconds_per_epoch": st.column_config.NumberColumn("s/epoch", format="%.1f"),
+    "total_seconds": st.column_config.NumberColumn("total s", format="%.0f", help="Training time"),
+    "ms_per_prediction": st.column_config.NumberColumn(
+        "ms/pred", format="%.2f", help="Milliseconds to read one image or review"
+    ),
+}
+# The same numbers as the headings' formats, written by the table's styler so that a value
+# a run does not have (a stopped run's test accuracy) reads as a dash, not "None".
+TABLE_FORMATS = {
+    "id": "{:.0f}", "params": "{:,.0f}", "batch_size": "{:.0f}", "learning_rate": "{:.5g}",
+    "test_accuracy": "{:.2f} %", "best_val_accuracy": "{:.2f} %", "seconds_per_epoch": "{:.1f}",
+    "total_seconds": "{:.0f}", "ms_per_prediction": "{:.2f}",
+}  # fmt: skip
 
-# A selection made before the rows changed (a filter, a deletion) may point past the end.
-selected = [int(table.iloc[i]["id"]) for i in event.selection.rows if i < len(table)] if event else []
-st.subheader("Curves")
-curve_ids = selected or [int(i) for i in table["id"].head(3)]
-st.caption("Select rows in the table to overlay their curves." if not selected else "")
-epochs = store.epochs(curve_ids)
-if len(epochs):
-    names = {int(row["id"]): f"#{row['id']} {row['name']}" for _, row in table.iterrows()}
-    st.plotly_chart(curves_figure(epochs, names), key="compare_curves")
-else:
-    st.info("These runs have no finished epoch yet.")
 
-st.subheader("One run in detail")
-labels = {int(row["id"]): run_label(row) for _, row in table.iterrows()}
-detail_id = st.selectbox("Run", list(labels), format_func=labels.get, key="detail_run")
-run = store.get_run(detail_id) if detail_id is not None else None
-if run is None:
-    st.warning("That run no longer exists.")
-    st.stop()
+def filtered(table: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the datasets and families the user picks (all when none is picked)."""
+    cols = st.columns(2)
+    datasets = cols[0].multiselect("Datasets", DATASETS, format_func=dataset_label, key="filter_datasets")
+    families = cols[1].multiselect("Families", FAMILIES, key="filter_families")
+    if datasets:
+        table = table[table["dataset"].isin(datasets)]
+    if families:
+        table = table[table["family"].isin(families)]
+    return table
 
-st.caption(f"Data: {run['data_source'] or 'not loaded yet'} · status: {STATUS_LABELS[run['status']]}")
-if run["status"] == "failed":
-    st.error(f"This run failed: {run['error']}")
-evaluation = run["evaluation"]
-if run["status"] == "completed" and evaluation:
+
+def runs_table(table: pd.DataFrame, audience: bool = False) -> list[int]:
+    """The table of runs and (not for the audience) its CSV download; returns the ids
+    of the selected rows."""
+    shown = table.assign(
+        test_accuracy=table["test_accuracy"] * 100,
+        best_val_accuracy=table["best_val_accuracy"] * 100,
+        status=table["status"].map(STATUS_LABELS),
+        epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
+    )
+    event = st.dataframe(
+        shown[TABLE_COLUMNS].style.format(TABLE_FORMATS, na_rep="–"),
+        hide_index=True,
+        key="runs_table",
+        on_select="rerun",
+        selection_mode="multi-row",
+        column_config=TABLE_HEADINGS,
+    )
+    if not audience:
+        # Made when clicked, and no rerun: a rerun would replace the model download's file
+        # while a second click (the .keras right after) still asks for the old one.
+        st.download_button(
+            "⬇️ Download the table (CSV)",
+            lambda: runs_csv(table),  # No cell runs as a spreadsheet formula.
+            "digit-lab-runs.csv",
+            "text/csv",
+            key="csv",
+            on_click="ignore",
+        )
+    # A selection made before the rows changed (a filter, a deletion) may point past the end.
+    return [int(table.iloc[i]["id"]) for i in event.selection.rows if i < len(table)] if event else []
+
+
+def curves(store: RunStore, table: pd.DataFrame, selected: list[int]) -> None:
+    """Accuracy and loss of the selected runs (else the best three), overlaid."""
+    st.subheader("Curves")
+    curve_ids = selected or [int(i) for i in table["id"].head(3)]
+    st.caption("Select rows in the table to overlay their curves." if not selected else "")
+    epochs = store.epochs(curve_ids)
+    if len(epochs):
+        names = {int(row["id"]): f"#{row['id']} {row['name']}" for _, row in table.iterrows()}
+        st.plotly_chart(readable(curves_figure(epochs, names)), key="compare_curves")
+    else:
+        st.info("These runs have no finished epoch yet.")
+
+
+def run_in_detail(store: RunStore, table: pd.DataFrame, audience: bool = False) -> None:
+    """One run chosen from the table: its data, errors, evaluation and (not for the
+    audience) its model download and deletion."""
+    st.subheader("One run in detail")
+    labels = {int(row["id"]): run_label(row) for _, row in table.iterrows()}
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="detail_run")
+    run = store.get_run(run_id) if run_id is not None else None
+    if run is None:
+        st.warning("That run no longer exists.")
+        return
+    st.caption(f"Data: {run['data_source'] or 'not loaded yet'} · status: {STATUS_LABELS[run['status']]}")
+    if run["status"] == "failed":  # The reason may name server paths: the lab alone shows it.
+        st.error("This run failed." if audience else f"This run failed: {run['error']}")
+    if run["status"] == "completed" and run["evaluation"]:
+        evaluation_of(run)
+    if not audience:
+        model_and_deletion(store, run)
+
+
+def evaluation_of(run: dict) -> None:
+    """A completed run on the test set: confusion matrix, accuracy per class, mistakes."""
+    evaluation = run["evaluation"]
     try:
         data = get_dataset(run["dataset"])
     except DatasetUnavailable as error:
@@ -105,68 +137,90 @@ if run["status"] == "completed" and evaluation:
     )
     left, right = st.columns(2)
     left.markdown("**Confusion matrix**")
-    left.plotly_chart(confusion_figure(evaluation["confusion_matrix"], class_names), key="confusion")
-    right.markdown("**Accuracy per class**")
-    per_class = go.Figure(go.Bar(x=list(class_names), y=evaluation["per_class_accuracy"]))
-    per_class.update_layout(
-        height=420, margin={"t": 10, "b": 10}, yaxis={"tickformat": ".0%"}, xaxis={"type": "category"}
+    left.plotly_chart(
+        readable(confusion_figure(evaluation["confusion_matrix"], class_names)), key="confusion"
     )
-    right.plotly_chart(per_class, key="per_class")
+    right.markdown("**Accuracy per class**")
+    right.plotly_chart(
+        readable(per_class_figure(evaluation["per_class_accuracy"], class_names)), key="per_class"
+    )
 
-    wrong = evaluation["misclassified"]
     matrix = np.array(evaluation["confusion_matrix"])
     st.markdown(f"**Misclassified test items**: {matrix.sum() - matrix.trace():,} of {matrix.sum():,}")
-    same_data = data is not None and len(data.y_test) == evaluation["test_size"]
-    if not wrong:
+    if not evaluation["misclassified"]:
         st.success("No test item was misclassified.")
-    elif not same_data:
+    elif data is None or len(data.y_test) != evaluation["test_size"]:
         st.caption("The test data this run used is not loaded now, so its items cannot be shown.")
-    elif data.is_text:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "review": data.x_test[i],
-                        "true": data.class_names[data.y_test[i]],
-                        "predicted": data.class_names[p],
-                    }
-                    for i, p in wrong[:GALLERY]
-                ]
-            ),
-            hide_index=True,
-            key="wrong_texts",
-        )
     else:
-        for start in range(0, min(GALLERY, len(wrong)), 12):
-            for column, (index, predicted) in zip(st.columns(12), wrong[start : start + 12], strict=False):
-                column.image(
-                    np.kron(data.x_test[index], np.ones((2, 2), dtype=np.uint8)),
-                    caption=f"{data.class_names[data.y_test[index]]} → {data.class_names[predicted]}",
-                )
-        st.caption("Each caption reads true → predicted.")
+        misclassified(data, evaluation["misclassified"][:GALLERY])
 
-model_path = store.model_path(detail_id)
-cols = st.columns(2)
-if run["status"] == "completed" and model_path.is_file():
-    cols[0].download_button(
-        "⬇️ Download the model (.keras)",
-        model_path.read_bytes,  # Read only when clicked.
-        model_path.name,
-        key="download_model",
-        on_click="ignore",
+
+def misclassified(data: Dataset, wrong: list[tuple[int, int]]) -> None:
+    """The test items a run got wrong, given as (test index, predicted class) pairs."""
+    names = data.class_names
+    if data.is_text:
+        rows = [
+            {"review": data.x_test[i], "true": names[data.y_test[i]], "predicted": names[p]} for i, p in wrong
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="wrong_texts")
+        return
+    digit_gallery(
+        [data.x_test[i] for i, _ in wrong],
+        [f"{names[data.y_test[i]]} → {names[p]}" for i, p in wrong],
+        per_row=12,
+        factor=2,
     )
-if run["status"] in ACTIVE:
-    cols[1].caption("Stop the run on the Train page before deleting it.")
-elif st.session_state.get("confirm_delete") == detail_id:
-    cols[1].warning(f"Delete run #{detail_id} and its model for good?")
-    if cols[1].button("Yes, delete", key="delete_yes", type="primary"):
-        store.delete_run(detail_id)
-        st.session_state.pop("confirm_delete")
-        st.toast(f"Run #{detail_id} deleted")
+    st.caption("Each caption reads true → predicted.")
+
+
+def model_and_deletion(store: RunStore, run: dict) -> None:
+    """The model download, and deleting the run after a confirmation."""
+    run_id = run["id"]
+    model_path = store.model_path(run_id)
+    cols = st.columns(2)
+    if run["status"] == "completed" and model_path.is_file():
+        cols[0].download_button(
+            "⬇️ Download the model (.keras)",
+            model_path.read_bytes,  # Read only when clicked.
+            model_path.name,
+            key="download_model",
+            on_click="ignore",
+        )
+    if run["status"] in ACTIVE:
+        cols[1].caption("Stop the run on the Train page before deleting it.")
+    elif st.session_state.get("confirm_delete") == run_id:
+        cols[1].warning(f"Delete run #{run_id} and its model for good?")
+        if cols[1].button("Yes, delete", key="delete_yes", type="primary"):
+            store.delete_run(run_id)
+            st.session_state.pop("confirm_delete")
+            st.toast(f"Run #{run_id} deleted")
+            st.rerun()
+        if cols[1].button("Keep it", key="delete_no"):
+            st.session_state.pop("confirm_delete")
+            st.rerun()
+    elif cols[1].button("🗑️ Delete this run", key="delete"):
+        st.session_state["confirm_delete"] = run_id
         st.rerun()
-    if cols[1].button("Keep it", key="delete_no"):
-        st.session_state.pop("confirm_delete")
-        st.rerun()
-elif cols[1].button("🗑️ Delete this run", key="delete"):
-    st.session_state["confirm_delete"] = detail_id
-    st.rerun()
+
+
+def main(audience: bool = False) -> None:
+    """The Compare page; for the audience (audience.py) read only: no download, no deletion."""
+    presenter_mode(toggle=not audience)
+    st.title("📈 Compare")
+    store = get_store()
+    table = store.runs_table()
+    if table.empty and audience:
+        st.info("No runs yet: the models the lab trains appear here.")
+        return
+    if table.empty:
+        st.info("No runs yet: train a model on the Train page (or the quick model on Home).")
+        st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
+        return
+    table = filtered(table)
+    selected = runs_table(table, audience)
+    curves(store, table, selected)
+    run_in_detail(store, table, audience)
+
+
+if __name__ == "__main__":  # Streamlit runs a page as __main__; importing it runs nothing.
+    main()

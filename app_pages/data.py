@@ -1,18 +1,42 @@
 """Data: look at a dataset before training on it."""
 
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from core.config import DATASETS
-from core.datasets import DatasetUnavailable
-from ui.state import DATASET_LABELS, get_dataset
+from core.config import DATASETS, dataset_facts
+from core.datasets import Dataset, DatasetUnavailable
+from ui.charts import class_balance_figure
+from ui.format import dataset_label
+from ui.presenter import presenter_mode, readable
+from ui.resources import get_dataset
+from ui.widgets import digit_gallery
 
 SAMPLES = 30
 
+
+def samples(data: Dataset) -> None:
+    """A page of training items with their labels, stepped through by number."""
+    start = st.columns(4)[0].number_input(
+        "First sample",
+        0,
+        len(data.y_train) - SAMPLES,
+        0,
+        step=SAMPLES,
+        key="sample_start",
+        help="Step through the training set.",
+    )
+    indices = range(int(start), int(start) + SAMPLES)
+    labels = [data.class_names[data.y_train[i]] for i in indices]
+    if data.is_text:
+        reviews = pd.DataFrame({"review": [data.x_train[i] for i in indices], "label": labels})
+        st.dataframe(reviews, hide_index=True, key="samples")
+    else:
+        digit_gallery([data.x_train[i] for i in indices], labels, per_row=10, factor=3)
+
+
+presenter_mode()
 st.title("📊 Data")
-name = st.selectbox("Dataset", DATASETS, format_func=DATASET_LABELS.get, key="data_dataset")
+name = st.selectbox("Dataset", DATASETS, format_func=dataset_label, key="data_dataset")
 try:
     data = get_dataset(name)
 except DatasetUnavailable as error:
@@ -26,46 +50,17 @@ cols[1].metric("Test items", f"{len(data.y_test):,}")
 cols[2].metric("Classes", len(data.class_names))
 
 st.subheader("Samples")
-start = st.columns(4)[0].number_input(
-    "First sample",
-    0,
-    len(data.y_train) - SAMPLES,
-    0,
-    step=SAMPLES,
-    key="sample_start",
-    help="Step through the training set.",
-)
-indices = range(int(start), int(start) + SAMPLES)
-if data.is_text:
-    samples = pd.DataFrame(
-        {
-            "review": [data.x_train[i] for i in indices],
-            "label": [data.class_names[data.y_train[i]] for i in indices],
-        }
-    )
-    st.dataframe(samples, hide_index=True, key="samples")
-else:
-    for row in range(0, SAMPLES, 10):
-        for column, index in zip(st.columns(10), indices[row : row + 10], strict=True):
-            column.image(
-                np.kron(data.x_train[index], np.ones((3, 3), dtype=np.uint8)),
-                caption=f"{data.class_names[data.y_train[index]]}",
-            )
+samples(data)
 
 st.subheader("Class balance")
-counts = pd.DataFrame(
-    {
-        "train": np.bincount(data.y_train, minlength=len(data.class_names)),
-        "test": np.bincount(data.y_test, minlength=len(data.class_names)),
-    },
-    index=list(data.class_names),
-)
-figure = go.Figure([go.Bar(name=split, x=counts.index, y=counts[split]) for split in counts.columns])
-figure.update_layout(barmode="group", height=300, margin={"t": 10, "b": 10}, xaxis={"type": "category"})
-st.plotly_chart(figure, key="class_counts")
+figure = class_balance_figure({"train": data.y_train, "test": data.y_test}, data.class_names)
+st.plotly_chart(readable(figure), key="class_counts")
 if not data.is_text:
-    st.caption(
-        "Each digit is 28x28 pixels, 0 = background and 255 = ink, scaled to 0-1 before training. "
-        "MNIST digits were fitted into a 20x20 box and centred by their centre of mass: "
-        "the Draw page prepares your drawing the same way."
-    )
+    item = dataset_facts(name).item
+    caption = f"Each {item} is 28x28 grey pixels from 0 (background) to 255, scaled to 0-1 for training."
+    if name == "mnist":
+        caption += (
+            " MNIST digits were fitted into a 20x20 box and centred by their centre of mass: "
+            "the Draw page prepares your drawing the same way."
+        )
+    st.caption(caption)

@@ -3,8 +3,11 @@
 import streamlit as st
 
 from core.datasets import DatasetUnavailable
-from ui.state import completed_runs, get_dataset, get_store, train_preset_button
+from ui.presenter import presenter_mode
+from ui.resources import completed_runs, get_dataset, get_store
+from ui.widgets import demo_button, train_preset_button
 
+presenter_mode()
 st.title("🔢 Digit Lab")
 st.markdown(
     "Train neural networks on handwritten digits (and movie reviews) right here: pick a "
@@ -36,7 +39,15 @@ st.write(
     "One click trains a small convolutional network on augmented digits in well under a "
     "minute, so the Draw page works at once."
 )
-train_preset_button("Quick CNN", "Train the quick model", key="quick_model")
+buttons = st.columns([1, 1, 3])
+with buttons[0]:
+    train_preset_button("Quick CNN", "Train the quick model", key="quick_model")
+with buttons[1]:
+    demo_button(key="demo_home")
+st.caption(
+    "🆚 **CNN against MLP** trains the quick CNN and a small dense network one after the other "
+    "(about a minute), then opens Draw with both: draw a digit and see where they disagree."
+)
 
 st.subheader("Where to go")
 st.page_link("app_pages/data.py", label="Look at the data first", icon="📊")

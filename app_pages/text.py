@@ -2,20 +2,45 @@
 
 import streamlit as st
 
-from core.predict import ModelUnavailable
 from core.text import tokenize
-from ui.state import completed_runs, get_predictor, readings_table, train_preset_button
+from ui.presenter import presenter_mode
+from ui.resources import model_vocabulary, read_reviews
+from ui.widgets import MAX_MODELS, every_models_reading, trained_models
 
 MAX_CHARACTERS = 5000
+UNKNOWN_WORDS_NOTE = "⚠️ knows none of these words"
 
+
+def describe_sentiment(positive: float, run: dict, words: frozenset[str] | None = None) -> dict:
+    """A sentiment model's reading of a review: positive or negative, and how sure; with
+    the review's `words`, a note when the model knows none of them."""
+    reading = {"sentiment": "😊 positive" if positive >= 0.5 else "🙁 negative", "P(positive)": positive}
+    if words is not None and knows_none(run["id"], words):
+        reading["note"] = UNKNOWN_WORDS_NOTE
+    return reading
+
+
+def review_words(review: str) -> frozenset[str]:
+    """The words of a review, as the models split it (numbers count; ! and ? do not)."""
+    return frozenset(token for token in tokenize(review) if token not in ("!", "?"))
+
+
+def knows_none(run_id: int, words: frozenset[str]) -> bool:
+    """True when the model has a vocabulary and not one of `words` is in it."""
+    vocabulary = model_vocabulary(run_id)
+    return vocabulary is not None and vocabulary.isdisjoint(words)
+
+
+presenter_mode()
 st.title("💬 Text")
 st.write("Type a movie review: every trained sentiment model says whether it is positive or negative.")
-runs = completed_runs("sentiment")
-if runs.empty:
-    st.info("No sentiment model is trained yet.")
-    train_preset_button("Bag-of-words sentiment", "Train a sentiment model (a few seconds)", key="train_text")
-    st.stop()
-
+runs = trained_models(
+    "sentiment",
+    "No sentiment model is trained yet.",
+    "Bag-of-words sentiment",
+    "Train a sentiment model (a few seconds)",
+    key="train_text",
+)
 review = st.text_area(
     "Review",
     "a gripping , beautifully acted film with a clever script",
@@ -28,21 +53,23 @@ if not review.strip():
 if not tokenize(review):
     st.warning("There are no English words in that review to read: type a few words.")
     st.stop()
-
-rows = []
-for run in runs.head(12).to_dict("records"):
-    try:
-        positive = float(get_predictor(run["id"]).predict_texts([review])[0])
-    except ModelUnavailable as error:
-        rows.append({"model": run["name"], "run": run["id"], "sentiment": "unavailable", "note": str(error)})
-        continue
-    rows.append(
-        {
-            "model": run["name"],
-            "run": run["id"],
-            "sentiment": "😊 positive" if positive >= 0.5 else "🙁 negative",
-            "P(positive)": positive,
-            "test accuracy": run["test_accuracy"],
-        }
+names = {int(row["id"]): row["name"] for row in runs.head(MAX_MODELS).to_dict("records")}
+words = review_words(review)
+blind = {run_id: name for run_id, name in names.items() if knows_none(run_id, words)}
+if blind:
+    st.warning(
+        f"Not one word of this review is in the vocabulary of {', '.join(blind.values())}: "
+        f"{'its reading is a guess' if len(blind) == 1 else 'their readings are guesses'}, "
+        "whatever the confidence says. Type a few words of a real review.",
+        icon="⚠️",
     )
-readings_table(rows, "P(positive)", key="sentiments")
+answers = read_reviews(list(names), review)
+every_models_reading(
+    runs,
+    answers,
+    lambda positive, run: describe_sentiment(positive, run, words),
+    {"sentiment": "unavailable"},
+    "P(positive)",
+    "sentiments",
+    highlight=set(blind),
+)

@@ -34,15 +34,15 @@ def main(names: list[str]) -> None:
     """Queues one run per preset, trains them in order and prints the comparison."""
     home = Path("bench-output/accuracy") / time.strftime("%Y%m%d-%H%M%S")
     os.environ["DIGITLAB_HOME"] = str(home)
-    from core.architecture import validate
     from core.presets import get_preset
+    from core.runs import submit
     from core.store import RunStore
     from core.worker import run_worker
 
     store = RunStore(home)
     for name in names:
         config = get_preset(name).config
-        store.create_run(config, validate(config), name)
+        submit(store, config, name, start_worker=False)
     run_worker(store, idle_exit_seconds=0)
     table = store.runs_table().sort_values("id")
     print(f"\n{time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores")

@@ -32,7 +32,8 @@ def main() -> None:
 
     from core.presets import get_preset
     from core.store import RunStore
-    from tests.browser import CHROMIUM_ARGS, AppServer, chromium_path, open_page
+    from devtools.app_server import AppServer
+    from devtools.browser import CHROMIUM_ARGS, chromium_path, open_page
 
     home = Path(tempfile.mkdtemp(prefix="digitlab-startup-"))
     store = RunStore(home)

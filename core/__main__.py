@@ -4,7 +4,12 @@ python -m core train --preset "CNN 3-conv" --epochs 2 --limit 2000
 python -m core runs [--json]
 python -m core presets
 python -m core predict --run 3 digit.png
+python -m core cancel RUN_ID | --all
+python -m core delete RUN_ID
+python -m core backup [FILE]
+python -m core restore FILE
 python -m core worker
+python -m core reader
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from pathlib import Path
 
 from core.architecture import validate
 from core.config import DATASETS
-from core.datasets import load_dataset
+from core.model_files import remove_leftover_temporaries
 from core.presets import PRESET_LIST, get_preset
-from core.store import FINAL, RunStore
+from core.runs import submit
+from core.store import FINAL, RunStore, backup_store, default_home, restore_store
 from core.worker import ensure_workers, reap_dead_runs, run_worker
 
 
@@ -71,6 +77,30 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path)
     predict.set_defaults(handler=_predict)
 
+    cancel = commands.add_parser("cancel", help="cancel a queued run or stop a running one")
+    target = cancel.add_mutually_exclusive_group(required=True)
+    target.add_argument("run_id", nargs="?", type=int, help="the run to cancel or stop")
+    target.add_argument("--all", action="store_true", help="cancel every queued run at once")
+    cancel.set_defaults(handler=_cancel)
+
+    delete = commands.add_parser("delete", help="delete a run and its model")
+    delete.add_argument("run_id", type=int)
+    delete.set_defaults(handler=_delete)
+
+    backup = commands.add_parser("backup", help="copy the run store into a backup file (safe while training)")
+    backup.add_argument("file", nargs="?", type=Path, help="default: <home>/backups/runs-DATE-TIME.sqlite")
+    backup.set_defaults(handler=_backup)
+
+    restore = commands.add_parser(
+        "restore", help="replace the run store with a backup (stop training first; the current one is kept)"
+    )
+    restore.add_argument("file", type=Path)
+    restore.set_defaults(handler=_restore)
+
+    reader = commands.add_parser("reader", help="serve readings of trained models to the app")
+    reader.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
+    reader.set_defaults(handler=_reader)
+
     worker = commands.add_parser("worker", help="execute queued runs")
     worker.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
     worker.set_defaults(handler=_worker)
@@ -89,11 +119,10 @@ def _train(args) -> int:
         "time_limit_minutes": args.time_limit,
     }
     config = config.with_changes(**{key: value for key, value in overrides.items() if value is not None})
-    params = validate(config, train_size=len(load_dataset(config.dataset).y_train))
     store = RunStore()
-    run_id = store.create_run(config, params, args.name)
+    run_id = submit(store, config, args.name)
+    params = store.get_run(run_id)["params"]
     print(f"run {run_id} queued: {config.preset or config.family} on {config.dataset}, {params:,} parameters")
-    ensure_workers(store)
     return _follow(store, run_id)
 
 
@@ -143,7 +172,11 @@ def _print_outcome(store: RunStore, run: dict) -> int:
 
 def _runs(args) -> int:
     store = RunStore()
-    reap_dead_runs(store)
+    if store.read_only_reason:
+        print(f"note: {store.read_only_reason}", file=sys.stderr)
+    else:
+        reap_dead_runs(store)
+        remove_leftover_temporaries(store.models_dir)
     table = store.runs_table()
     if args.json:
         print(table.to_json(orient="records"))
@@ -161,7 +194,63 @@ def _runs(args) -> int:
         "test_accuracy",
         "seconds_per_epoch",
     ]
-    print(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+    shown = table[columns].assign(name=table["name"].map(_shown))
+    print(shown.to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+    broken = table[table["config_error"] != ""]
+    for run_id, problem in zip(broken["id"], broken["config_error"], strict=True):
+        print(f"run {run_id} is broken: {problem} Delete it with 'python -m core delete {run_id}'.")
+    return 0
+
+
+def _shown(name) -> str:
+    """Returns a name as typed, or quoted with escapes (as repr does) when it holds a
+    newline or another unprintable character, so a name can never forge an output line."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)
+
+
+def _cancel(args) -> int:
+    store = RunStore()
+    if args.all:
+        count = store.cancel_queued()
+        print(f"{count} queued run{'' if count == 1 else 's'} cancelled")
+        return 0
+    run = store.get_run(args.run_id)
+    if run is None:
+        raise ValueError(f"Run {args.run_id} does not exist.")
+    if run["status"] in FINAL:
+        raise ValueError(f"Run {args.run_id} is already {run['status']}: there is nothing to cancel.")
+    store.request_stop(args.run_id)
+    if store.get_run(args.run_id)["status"] == "cancelled":
+        print(f"run {args.run_id} cancelled")
+    else:
+        print(f"run {args.run_id} stops after its current batch")
+    return 0
+
+
+def _delete(args) -> int:
+    store = RunStore()
+    if store.get_run(args.run_id) is None:
+        raise ValueError(f"Run {args.run_id} does not exist.")
+    store.delete_run(args.run_id)
+    print(f"run {args.run_id} deleted")
+    return 0
+
+
+def _backup(args) -> int:
+    print(f"backed up the run store to {backup_store(default_home(), args.file)}")
+    return 0
+
+
+def _restore(args) -> int:
+    home = default_home()
+    kept = restore_store(home, args.file)
+    store = RunStore(home)
+    aside = f"; the previous store is kept as {kept}" if kept else ""
+    print(f"restored {_shown(args.file)} into {store.path}{aside}")
+    orphans = store.orphaned_model_files()
+    if orphans:
+        print(f"{len(orphans)} model files in {store.models_dir} belong to no run of the restored store")
     return 0
 
 
@@ -176,28 +265,45 @@ def _presets(args) -> int:
 
 
 def _predict(args) -> int:
-    from core.predict import load_predictor
-    from core.preprocess import decode_image, prepare_digit
+    from core.preprocess import decode_image, prepare_digit, read_image_file
 
     store = RunStore()
     run = store.get_run(args.run)
-    if run is not None and run["dataset"] != "mnist":
+    if run is None:
+        raise ValueError(f"Run {args.run} does not exist (it may have been deleted).")
+    if run["dataset"] != "mnist":
         raise ValueError(
             f"Run {args.run} was trained on {run['dataset']}: predict reads digits, so it needs an MNIST run."
         )
-    predictor = load_predictor(store, args.run)
-    failures = 0
+    if run["config"] is None:
+        raise ValueError(f"Run {args.run} cannot be used: {run['config_error']}")
+    # Every file is checked and read before the model loads (seconds), so bad files fail fast.
+    readings = []
     for path in args.images:
         try:
-            image = prepare_digit(decode_image(path.read_bytes()))
+            readings.append((path, prepare_digit(decode_image(read_image_file(path)))))
         except (ValueError, OSError) as error:
-            print(f"{path}: error: {error}")
-            failures += 1
+            readings.append((path, error))
+    predictor = None
+    for path, image in readings:
+        if isinstance(image, Exception):
+            print(f"{_shown(path)}: error: {_shown(image)}")
             continue
+        if predictor is None:
+            from core.predict import load_predictor
+
+            predictor = load_predictor(store, args.run)
         probabilities = predictor.predict_images(image[None])[0]
         digit = int(probabilities.argmax())
-        print(f"{path}: {digit} ({probabilities[digit]:.3f})")
-    return 1 if failures else 0
+        print(f"{_shown(path)}: {digit} ({probabilities[digit]:.3f})")
+    return 1 if any(isinstance(image, Exception) for _, image in readings) else 0
+
+
+def _reader(args) -> int:
+    from core.reader import ReaderServer
+
+    ReaderServer(RunStore(), args.idle_exit).serve()
+    return 0
 
 
 def _worker(args) -> int:

@@ -3,34 +3,76 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 
-DATASETS = ("mnist", "fashion_mnist", "sentiment")
-IMAGE_DATASETS = ("mnist", "fashion_mnist")
 FAMILIES = ("dense", "cnn", "simplernn", "lstm", "gru")
+FAMILY_LABELS = {"dense": "Dense (MLP)", "cnn": "CNN", "simplernn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 RECURRENT_FAMILIES = ("simplernn", "lstm", "gru")
-TEXT_FAMILIES = ("dense", "simplernn", "lstm", "gru")
+IMAGE_SIZE = 28
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE)
+VOCAB_SIZE = 10_000
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 OPTIMIZERS = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2, "adamw": 1e-3}
 LR_SCHEDULES = ("constant", "cosine")
-LAYER_KINDS = (
-    "dense",
-    "conv",
-    "maxpool",
-    "dropout",
-    "batchnorm",
-    "flatten",
-    "embedding",
-    "global_avg_pool",
-    "simplernn",
-    "lstm",
-    "gru",
-)
-
 MAX_EPOCHS = 200
 MAX_PARAMS = 20_000_000
 DEFAULT_TIME_LIMIT_MINUTES = 30.0
+MAX_TIME_LIMIT_MINUTES = 1440.0  # 24 hours.
 DEFAULT_MAX_WORDS = 200
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What the engine and the pages need to know about a dataset before loading it.
+
+    `title` names it in data descriptions ("MNIST, offline subset: ..."), `label` in
+    menus; `item` is what one example is called ("digit", "image", "review").
+    """
+
+    name: str
+    title: str
+    label: str
+    item: str
+    is_text: bool
+    families: tuple[str, ...]
+    full_train_size: int
+
+    @property
+    def can_augment(self) -> bool:
+        """Returns True when training items may be augmented (images only)."""
+        return not self.is_text
+
+
+DATASET_FACTS = {
+    facts.name: facts
+    for facts in (
+        DatasetFacts("mnist", "MNIST", "MNIST digits", "digit", False, FAMILIES, 60_000),
+        DatasetFacts("fashion_mnist", "Fashion-MNIST", "Fashion-MNIST", "image", False, FAMILIES, 60_000),
+        DatasetFacts(
+            "sentiment",
+            "Movie-review sentiment",
+            "Movie-review sentiment",
+            "review",
+            True,
+            ("dense", *RECURRENT_FAMILIES),
+            25_000,
+        ),
+    )
+}
+DATASETS = tuple(DATASET_FACTS)
+
+
+def dataset_facts(name: str) -> DatasetFacts:
+    """Returns the facts of a dataset by name.
+
+    Raises:
+        ValueError: unknown dataset (the message lists them).
+    """
+    if name not in DATASET_FACTS:
+        raise ValueError(f"Unknown dataset '{name}'; choose one of {', '.join(DATASETS)}.")
+    return DATASET_FACTS[name]
 
 
 @dataclass(frozen=True)
@@ -83,17 +125,87 @@ class RunConfig:
     time_limit_minutes: float = DEFAULT_TIME_LIMIT_MINUTES
     max_words: int = DEFAULT_MAX_WORDS
 
+    @property
+    def is_text(self) -> bool:
+        """Returns True when the run reads text (reviews), not images."""
+        return dataset_facts(self.dataset).is_text
+
     def with_changes(self, **changes) -> RunConfig:
         """Returns a copy with the given fields replaced."""
         return replace(self, **changes)
 
     def to_json(self) -> str:
-        """Returns the config as a JSON string (layers as a list of objects)."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """Returns the config as a JSON string (layers as a list of objects).
+
+        Raises:
+            ValueError: a float is NaN or infinite (standard JSON has no such value;
+                `core.architecture.validate` refuses them first, naming the field).
+        """
+        return json.dumps(asdict(self), sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
-        """Builds a config from `to_json` output."""
-        data = json.loads(text)
-        data["layers"] = tuple(LayerSpec(**layer) for layer in data.get("layers", ()))
-        return cls(**data)
+        """Builds a config from `to_json` output, as any version of Digit Lab wrote it.
+
+        Keys this version does not know are ignored and missing ones take their
+        defaults, in the config and in each layer.
+
+        Raises:
+            ConfigUnreadable: the text is not a JSON object, holds NaN or infinity, or
+                a value has the wrong type (the message names the field).
+        """
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except ConfigUnreadable:
+            raise
+        except (TypeError, ValueError, RecursionError) as error:
+            raise ConfigUnreadable(f"The stored config is not valid JSON ({error}).") from error
+        return _from_dict(cls, data, "config")
+
+
+class ConfigUnreadable(ValueError):
+    """A stored config cannot be read back (damaged, or of a wrong shape)."""
+
+
+def _refuse_constant(name: str):
+    raise ConfigUnreadable(f"The stored config holds {name}, which is not a number.")
+
+
+@cache
+def _field_types(cls) -> tuple[tuple[str, object], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((spec.name, hints[spec.name]) for spec in fields(cls))
+
+
+def _from_dict(cls, data, where: str):
+    """Builds the dataclass `cls` from a JSON object, checking each value's type."""
+    if not isinstance(data, dict):
+        raise ConfigUnreadable(f"The stored {where} is a JSON {type(data).__name__}, not an object.")
+    values = {
+        name: _typed(hint, data[name], f"{where}.{name}") for name, hint in _field_types(cls) if name in data
+    }
+    try:
+        return cls(**values)
+    except TypeError as error:  # A field without a default is missing.
+        raise ConfigUnreadable(f"The stored {where} lacks a required field ({error}).") from error
+
+
+def _typed(hint, value, where: str):
+    """Returns `value` as the type `hint` wants, or raises ConfigUnreadable."""
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is float and number and abs(value) <= _LARGEST_FLOAT:  # False for NaN and infinity.
+        return float(value)
+    if hint is str and isinstance(value, str):
+        return value
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        return tuple(_from_dict(LayerSpec, item, f"{where}[{i}]") for i, item in enumerate(value))
+    wanted = _TYPE_NAMES.get(hint, "a list of layers")
+    raise ConfigUnreadable(f"The stored {where} should be {wanted}; it is {value!r:.40}.")
+
+
+_LARGEST_FLOAT = 1.7976931348623157e308
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text"}

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import DatasetFacts, dataset_facts
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = REPO_DIR / "bundled_data"
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -36,7 +38,6 @@ FASHION_NAMES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 SENTIMENT_NAMES = ("negative", "positive")
-TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "sentiment": "Movie-review sentiment"}
 
 _download_failed: set[str] = set()
 
@@ -58,18 +59,18 @@ class Dataset:
     class_names: tuple[str, ...]
 
     @property
-    def title(self) -> str:
-        """Returns the dataset's display name, e.g. 'MNIST'."""
-        return TITLES[self.name]
+    def facts(self) -> DatasetFacts:
+        """Returns what is known of this dataset before loading (title, text or images)."""
+        return dataset_facts(self.name)
 
     @property
     def is_text(self) -> bool:
         """Returns True for the sentiment dataset (inputs are review strings)."""
-        return self.name == "sentiment"
+        return self.facts.is_text
 
     def describe(self) -> str:
         """Returns e.g. 'MNIST, offline subset: 10,000 train / 10,000 test'."""
-        return f"{self.title}, {self.source}: {len(self.y_train):,} train / {len(self.y_test):,} test"
+        return f"{self.facts.title}, {self.source}: {len(self.y_train):,} train / {len(self.y_test):,} test"
 
 
 def load_dataset(name: str) -> Dataset:
@@ -82,9 +83,8 @@ def load_dataset(name: str) -> Dataset:
         ValueError: unknown name.
         DatasetUnavailable: no source works (the message says how to get it).
     """
+    dataset_facts(name)  # Raises ValueError for an unknown name.
     loaders = {"mnist": _load_mnist, "fashion_mnist": _load_fashion, "sentiment": _load_sentiment}
-    if name not in loaders:
-        raise ValueError(f"Unknown dataset '{name}'; choose one of {', '.join(loaders)}.")
     return loaders[name]()
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import DEFAULT_MAX_WORDS
+from core.config import DEFAULT_MAX_WORDS, IMAGE_SHAPE
+from core.model_files import UnreadableModelFile, UnsafeModelFile, check_model_archive
 from core.store import RunStore
 from core.text import encode, load_vocabulary
 
@@ -23,21 +24,36 @@ class Predictor:
             that carries code (a Lambda layer) is refused, never executed.
         vocabulary_path: the vocabulary of a text model; None for images.
         max_words: how many words of a text the model reads (its run's config).
+        params: the model's parameter count when known (its run's); the archive
+            may then unpack to at most four times the size such a model takes.
 
     Raises:
-        ModelUnavailable: the file is missing, corrupt or carries code.
+        ModelUnavailable: the file is missing, corrupt, carries code, or unpacks to
+            far more than a model (a zip bomb: checked before anything is unpacked).
     """
 
     def __init__(
-        self, model_path: Path, vocabulary_path: Path | None = None, max_words: int = DEFAULT_MAX_WORDS
+        self,
+        model_path: Path,
+        vocabulary_path: Path | None = None,
+        max_words: int = DEFAULT_MAX_WORDS,
+        params: int | None = None,
     ):
+        if not Path(model_path).is_file():
+            raise ModelUnavailable("The model file is missing: retrain the run to use it.")
+        try:
+            check_model_archive(model_path, params)
+        except UnreadableModelFile as error:
+            raise ModelUnavailable(f"The model file cannot be read ({error}).") from error
+        except UnsafeModelFile as error:
+            message = f"The model file is not a valid model ({error}); it was refused."
+            raise ModelUnavailable(message) from error
+
         import keras
         import tensorflow as tf
 
         import core.augment  # noqa: F401 - registers the custom augmentation layer for loading.
 
-        if not Path(model_path).is_file():
-            raise ModelUnavailable("The model file is missing: retrain the run to use it.")
         try:
             self.model = keras.models.load_model(model_path, safe_mode=True, compile=False)
         except Exception as error:  # Keras raises many types for a bad file.
@@ -52,7 +68,9 @@ class Predictor:
         self.vocabulary = load_vocabulary(vocabulary_path) if vocabulary_path else None
         self.max_words = max_words
         text = self.vocabulary is not None
-        signature = tf.TensorSpec((None, None) if text else (None, 28, 28), tf.int32 if text else tf.float32)
+        signature = tf.TensorSpec(
+            (None, None) if text else (None, *IMAGE_SHAPE), tf.int32 if text else tf.float32
+        )
         model = self.model
 
         def call(inputs):
@@ -69,10 +87,10 @@ class Predictor:
         return self._call(batch).numpy()
 
     def predict_images(self, images: np.ndarray) -> np.ndarray:
-        """Returns class probabilities (N, 10) for images (N, 28, 28) in [0, 1]."""
+        """Returns class probabilities (N, classes) for images (N, 28, 28) in [0, 1]."""
         if self.vocabulary is not None:
             raise ModelUnavailable("This model reads text, not images.")
-        return self.predict_prepared(np.asarray(images, dtype=np.float32).reshape(-1, 28, 28))
+        return self.predict_prepared(np.asarray(images, dtype=np.float32).reshape(-1, *IMAGE_SHAPE))
 
     def predict_texts(self, texts: list[str]) -> np.ndarray:
         """Returns the probability that each text is positive, shape (N,)."""
@@ -92,5 +110,7 @@ def load_predictor(store: RunStore, run_id: int) -> Predictor:
         raise ModelUnavailable(f"Run {run_id} does not exist (it may have been deleted).")
     if run["status"] != "completed":
         raise ModelUnavailable(f"Run {run_id} is {run['status']}: only completed runs have a model.")
-    vocabulary = store.vocabulary_path(run_id) if run["dataset"] == "sentiment" else None
-    return Predictor(store.model_path(run_id), vocabulary, run["config"].max_words)
+    if run["config"] is None:
+        raise ModelUnavailable(f"Run {run_id} cannot be used: {run['config_error']}")
+    vocabulary = store.vocabulary_path(run_id) if run["config"].is_text else None
+    return Predictor(store.model_path(run_id), vocabulary, run["config"].max_words, params=run["params"])

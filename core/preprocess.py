@@ -9,7 +9,10 @@ for any input, and first makes the stroke width MNIST-like, because a 1 px pen l
 """
 
 import io
+import os
+import stat
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -102,6 +105,43 @@ def decode_image(data: bytes) -> np.ndarray:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = _open_and_load(bytes(data))
     return _to_uint8_array(image)
+
+
+def read_image_file(path: Path | str, limit: int = MAX_UPLOAD_BYTES) -> bytes:
+    """Reads an image file from disk, at most `limit` bytes.
+
+    The file's type and size are checked before anything is read, so a device such as
+    /dev/zero, a named pipe (which would wait forever for a writer) or a huge sparse
+    file is refused at once.
+
+    Args:
+        path: the file.
+        limit: the most bytes an image may have.
+
+    Returns:
+        The file's bytes, for `decode_image`.
+
+    Raises:
+        ImageError: not a regular file, or larger than `limit`.
+        OSError: the file cannot be opened (missing, no permission).
+    """
+    too_large = ImageError(f"The file is larger than {limit // (1024 * 1024)} MB: choose a smaller image.")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # A pipe opens without waiting.
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError("This is not a regular file (a folder, device or pipe): choose an image file.")
+        if info.st_size > limit:
+            raise too_large
+        chunks, remaining = [], limit + 1
+        while remaining > 0 and (chunk := os.read(descriptor, min(remaining, 1 << 20))):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(descriptor)
+    if remaining <= 0:  # The file grew while it was read.
+        raise too_large
+    return b"".join(chunks)
 
 
 def prepare_digit(image: np.ndarray) -> np.ndarray:

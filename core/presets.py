@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.architecture import with_return_sequences
-from core.config import RECURRENT_FAMILIES, LayerSpec, RunConfig
+from core.config import RECURRENT_FAMILIES, LayerSpec, RunConfig, dataset_facts
 
 
 @dataclass(frozen=True)
@@ -240,8 +240,8 @@ def get_preset(name: str) -> Preset:
 
 def presets_for(dataset: str) -> list[Preset]:
     """Returns the presets that train on images or on text, as the dataset needs."""
-    text = dataset == "sentiment"
-    return [p for p in PRESET_LIST if (p.config.dataset == "sentiment") == text]
+    text = dataset_facts(dataset).is_text
+    return [p for p in PRESET_LIST if p.config.is_text == text]
 
 
 def family_layers(
@@ -272,7 +272,7 @@ def family_layers(
         The layer list for `RunConfig.layers`.
     """
     layers: list[LayerSpec] = []
-    if dataset == "sentiment":
+    if dataset_facts(dataset).is_text:
         layers.append(LayerSpec("embedding", units=embedding_dim))
 
     def block(spec: LayerSpec) -> None:

@@ -16,13 +16,21 @@ class RunStopped(Exception):
     """Raised from inside training when the user stops the run."""
 
 
+class RunLost(Exception):
+    """Raised from inside training when the run is no longer this worker's: it was
+    marked failed (its worker seemed dead while stopped or suspended) or deleted.
+    The worker then leaves the run alone."""
+
+
 class StoreProgress(keras.callbacks.Callback):
     """Writes batch progress (throttled) and every epoch's metrics to the store.
 
     Once `stop` is set (the worker's watcher sets it when a user asks), it ends
     training after the current batch by raising `RunStopped`, so no validation pass
     follows. A run that trains longer than its time limit ends after the current
-    batch too, keeping what it learned.
+    batch too, keeping what it learned. With `worker_pid`, every write checks that
+    the run still runs in that worker; when it does not, training ends at once by
+    raising `RunLost`, and nothing more is written.
 
     Args:
         store: the run store.
@@ -30,6 +38,7 @@ class StoreProgress(keras.callbacks.Callback):
         batches: batches per epoch.
         time_limit_seconds: stop after this much training time.
         stop: an event that asks training to stop.
+        worker_pid: the worker that owns the run; None writes unchecked.
     """
 
     def __init__(
@@ -39,9 +48,11 @@ class StoreProgress(keras.callbacks.Callback):
         batches: int,
         time_limit_seconds: float,
         stop: threading.Event,
+        worker_pid: int | None = None,
     ):
         super().__init__()
         self.store = store
+        self.worker_pid = worker_pid
         self.stop = stop
         self.run_id = run_id
         self.batches = batches
@@ -73,12 +84,20 @@ class StoreProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         seconds = time.monotonic() - self._epoch_started
-        if not self.stopped_by_time_limit:
-            self.store.add_epoch(self.run_id, epoch + 1, {**logs, "seconds": seconds})
+        if self.stopped_by_time_limit:
+            return
+        if not self.store.add_epoch(self.run_id, epoch + 1, {**logs, "seconds": seconds}, self.worker_pid):
+            self._lost()
 
     def _report(self, batch: int) -> None:
         self._last_write = time.monotonic()
-        self.store.set_progress(self.run_id, self._epoch, batch, self.batches)
+        if not self.store.set_progress(self.run_id, self._epoch, batch, self.batches, self.worker_pid):
+            self._lost()
+
+    def _lost(self) -> None:
+        """Ends training when a checked write found the run no longer ours."""
+        if self.worker_pid is not None:
+            raise RunLost(f"run {self.run_id} is no longer running in worker {self.worker_pid}")
 
 
 class KeepBestEpoch(keras.callbacks.Callback):

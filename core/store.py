@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sqlite3
 import time
 from contextlib import closing, contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from core.config import RunConfig
+from core.config import ConfigUnreadable, RunConfig
+from core.layers import ConfigError
 
 SCHEMA_VERSION = 1
 ACTIVE = ("queued", "running")
@@ -66,14 +70,44 @@ CREATE TABLE IF NOT EXISTS workers (
     heartbeat_at REAL NOT NULL
 );
 """
+SCHEMA_VERSION_QUERY = "SELECT value FROM meta WHERE key = 'schema_version'"
+CONFIG_COLUMNS = ("epochs", "batch_size", "learning_rate", "augment")
+# The config columns (epochs, batch size, learning rate, augment) are decoded in Python
+# where `config` stands, so one unreadable config cannot break the whole table.
 COMPARE_COLUMNS = """
-    id, name, status, dataset, family, preset, params, epoch AS epochs_done,
-    json_extract(config, '$.epochs') AS epochs, json_extract(config, '$.batch_size') AS batch_size,
-    json_extract(config, '$.learning_rate') AS learning_rate,
-    json_extract(config, '$.augment') AS augment,
+    id, name, status, dataset, family, preset, params, epoch AS epochs_done, config,
     test_accuracy, best_val_accuracy, seconds_per_epoch, total_seconds, ms_per_prediction,
     data_source, error, note, created_at
 """
+
+
+@lru_cache(maxsize=4096)
+def _read_config(text: str) -> tuple[RunConfig | None, str]:
+    """Returns (config, "") or, for a config that cannot be read, (None, the reason).
+
+    Cached by text: a run's config never changes, and pages decode every run's config
+    on each poll (a frozen RunConfig is safe to share)."""
+    try:
+        return RunConfig.from_json(text), ""
+    except ConfigUnreadable as error:
+        return None, str(error)
+
+
+def _json_object(text: str) -> dict:
+    """Returns a stored JSON object, or {} when it cannot be read."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _owned_by(worker_pid: int | None) -> tuple[str, tuple]:
+    """Returns the SQL condition (and its parameter) that a run is running in the
+    worker with that pid; no condition when `worker_pid` is None."""
+    if worker_pid is None:
+        return "", ()
+    return " AND status = 'running' AND worker_pid = ?", (worker_pid,)
 
 
 def default_home() -> Path:
@@ -86,29 +120,284 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written; the message says why."""
 
 
+class StoreReadOnly(StoreError):
+    """A write to a store opened read-only; the message is `RunStore.read_only_reason`."""
+
+
+class QueueFull(ConfigError):
+    """As many runs wait as the queue may hold; nothing was queued. A ConfigError
+    (field "queue"), so every caller that shows a refused run shows this too."""
+
+    def __init__(self, message: str):
+        super().__init__("queue", message)
+
+
+_MODEL_FILE = re.compile(r"run-(\d+)\.(?:keras|vocab\.json)")
+_DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+
+
+def _error_name(error: BaseException) -> str:
+    return getattr(error, "sqlite_errorname", "") or ""
+
+
+def _has_schema(db: sqlite3.Connection) -> bool:
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {"meta", "runs"} <= names
+
+
+def _backups_hint(home: Path) -> str:
+    backups = list((home / "backups").glob("runs-*.sqlite"))
+    if backups:
+        return f"the newest backup is {max(backups, key=lambda path: path.stat().st_mtime)}"
+    return f"'python -m core backup' keeps backups in {home / 'backups'}; there is none yet"
+
+
+def _damaged_message(home: Path, error: BaseException) -> str:
+    return (
+        f"The run store {home / 'runs.sqlite'} is damaged ({error}). Restore a backup with "
+        f"'python -m core restore FILE' ({_backups_hint(home)}), or start afresh: move runs.sqlite "
+        f"and the models folder out of {home}."
+    )
+
+
+def _unwritable_reason(home: Path, error: BaseException) -> str | None:
+    """Returns why nothing can be written to `home` (a sentence for a banner), or None
+    when the failure has another cause."""
+    browse = "so runs can be browsed but nothing can be trained, deleted or changed"
+    try:
+        read_only_fs = bool(os.statvfs(home).f_flag & os.ST_RDONLY)
+        free = shutil.disk_usage(home).free
+    except OSError:
+        return None
+    if read_only_fs or getattr(error, "errno", None) == 30:  # EROFS
+        return (
+            f"{home} is on a read-only file system, {browse}: make it writable (or set "
+            "DIGITLAB_HOME to a writable folder), then reload."
+        )
+    full = getattr(error, "errno", None) in (28, 122) or _error_name(error) == "SQLITE_FULL"  # ENOSPC, EDQUOT
+    if full or free < 1024 * 1024:
+        return (
+            f"The disk holding {home} is full, {browse}: free some space (or set DIGITLAB_HOME "
+            "to a folder on another disk), then reload."
+        )
+    store_file = home / "runs.sqlite"
+    if not os.access(home, os.W_OK) or not os.access(store_file, os.W_OK):
+        return (
+            f"This process may not write to {home}, {browse}: give it write permission (or set "
+            "DIGITLAB_HOME to a writable folder), then reload."
+        )
+    return None
+
+
+def check_store_file(path: Path | str) -> int:
+    """Checks that a file is an intact Digit Lab run store; returns its schema version.
+
+    Raises:
+        StoreError: the file is missing, not a database, damaged, not a run store, or
+            written by a newer Digit Lab.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{path} is not a file.")
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise StoreError(f"{path} is a damaged database: choose another backup.")
+            if not _has_schema(db):
+                raise StoreError(f"{path} is not a Digit Lab run store (it has no runs table).")
+            version = int(db.execute(SCHEMA_VERSION_QUERY).fetchone()[0])
+    except (sqlite3.Error, TypeError, ValueError) as error:
+        raise StoreError(f"{path} is not a Digit Lab run store ({error}).") from error
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer Digit Lab (schema {version}): update the app first.")
+    return version
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """Copies a live SQLite database with SQLite's online backup API (consistent even
+    while others write to it) into a new file `target`."""
+    partial = target.with_name(f"{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        with (
+            closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as source_db,
+            closing(sqlite3.connect(partial)) as target_db,
+        ):
+            source_db.backup(target_db)
+            target_db.execute("PRAGMA journal_mode=DELETE")  # One self-contained file.
+        os.replace(partial, target)
+    except sqlite3.Error as error:
+        partial.unlink(missing_ok=True)
+        if _error_name(error) in _DAMAGED:
+            raise StoreError(f"{source} is damaged ({error}) and cannot be copied.") from error
+        raise StoreError(f"Cannot copy {source} to {target}: {error}") from error
+
+
+def backup_store(home: Path | str | None = None, target: Path | str | None = None) -> Path:
+    """Copies the run store into a backup file while the app may keep running.
+
+    Args:
+        home: the data directory (default: `default_home()`).
+        target: the backup file; default `<home>/backups/runs-YYYYmmdd-HHMMSS.sqlite`.
+
+    Returns:
+        The backup file.
+
+    Raises:
+        StoreError: there is no store, it is damaged, or the target exists or cannot
+            be written.
+    """
+    home = Path(home) if home else default_home()
+    source = home / "runs.sqlite"
+    if not source.is_file():
+        raise StoreError(f"There is no run store to back up in {home}.")
+    if target is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = home / "backups" / f"runs-{stamp}.sqlite"
+        for count in range(2, 100):  # Two backups in one second get -2, -3, ...
+            if not target.exists():
+                break
+            target = home / "backups" / f"runs-{stamp}-{count}.sqlite"
+    target = Path(target)
+    if target.exists():
+        raise StoreError(f"{target} already exists: choose another file name.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _copy_database(source, target)
+    check_store_file(target)
+    return target
+
+
+def restore_store(home: Path | str | None, source: Path | str) -> Path | None:
+    """Replaces the run store with a backup; the current store is kept aside.
+
+    Works when the current store cannot be opened (damaged, truncated). Stop training
+    first: a run that is training while the store is replaced loses its results.
+
+    Args:
+        home: the data directory (default: `default_home()`).
+        source: a backup made by `backup_store` (or any Digit Lab run store).
+
+    Returns:
+        Where the previous store was kept (`runs.sqlite.before-restore`, or that name
+        with a time stamp when it is taken), or None when there was none.
+
+    Raises:
+        StoreError: the source is not an intact Digit Lab run store, or the files
+            cannot be written.
+    """
+    home = Path(home) if home else default_home()
+    source = Path(source)
+    check_store_file(source)
+    current = home / "runs.sqlite"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        incoming = home / "runs.sqlite.restoring"
+        _copy_database(source, incoming)
+        check_store_file(incoming)
+        kept = None
+        if current.exists():
+            kept = home / "runs.sqlite.before-restore"
+            if kept.exists():
+                kept = home / time.strftime("runs.sqlite.before-restore-%Y%m%d-%H%M%S")
+        # The -wal and -shm files belong to the store they sit beside: they move with it.
+        for suffix in ("", "-wal", "-shm"):
+            companion = Path(f"{current}{suffix}")
+            if companion.exists():
+                if kept is not None:
+                    os.replace(companion, Path(f"{kept}{suffix}"))
+                else:
+                    companion.unlink()
+        os.replace(incoming, current)
+    except OSError as error:
+        raise StoreError(f"Cannot restore into {home}: {error}") from error
+    return kept
+
+
 class RunStore:
-    """Runs, their per-epoch metrics and results, in `<home>/runs.sqlite`."""
+    """Runs, their per-epoch metrics and results, in `<home>/runs.sqlite`.
+
+    Attributes:
+        read_only_reason: None normally. When nothing can be written (a full disk, a
+            read-only file system, no permission) but the store exists, it is opened
+            read-only and this is a sentence for a banner (why, and what to do);
+            every write then raises StoreReadOnly with it. A new RunStore looks again.
+
+    Raises:
+        StoreError: the store cannot be opened: damaged (the message says where the
+            backups are and how to start afresh), empty while `models/` holds models
+            of earlier runs (truncated or lost), written by a newer Digit Lab, or
+            not readable at all.
+    """
 
     def __init__(self, home: Path | str | None = None):
         self.home = Path(home) if home else default_home()
         self.models_dir = self.home / "models"
+        self.path = self.home / "runs.sqlite"
+        self.read_only_reason: str | None = None
+        self._read_only_uri = ""
         try:
-            self.models_dir.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db:
-                db.execute("PRAGMA journal_mode=WAL")  # Persistent: set once, kept by the file.
-                db.executescript(SCHEMA)
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+            version = self._open_for_writing()
         except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"Cannot open the run store in {self.home}: {error}") from error
+            version = self._open_read_only(error)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"The run store in {self.home} was written by a newer Digit Lab "
                 f"(schema {version}); update the app or set DIGITLAB_HOME to another folder."
             )
 
+    def _open_for_writing(self) -> int:
+        """Opens (creating when new) the store for writing; returns its schema version."""
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db:
+            if not _has_schema(db):
+                self._refuse_to_reuse_model_ids()
+            db.execute("PRAGMA journal_mode=WAL")  # Persistent: set once, kept by the file.
+            db.executescript(SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return int(db.execute(SCHEMA_VERSION_QUERY).fetchone()[0])
+
+    def _refuse_to_reuse_model_ids(self) -> None:
+        """Raises StoreError when a store without schema (new, or truncated to 0 bytes)
+        would start ids at 1 again while `models/` holds the models of earlier runs."""
+        models = sorted(path.name for path in self.models_dir.glob("run-*.keras"))
+        if models:
+            examples = ", ".join(models[:3]) + (", ..." if len(models) > 3 else "")
+            count = "1 model" if len(models) == 1 else f"{len(models)} models"
+            raise StoreError(
+                f"The run store {self.path} is empty (new, or truncated) but {self.models_dir} holds "
+                f"{count} of earlier runs ({examples}), "
+                "whose ids new runs would take and whose files they would overwrite. Restore a backup "
+                f"with 'python -m core restore FILE' ({_backups_hint(self.home)}), or move the models "
+                "folder away to start afresh."
+            )
+
+    def _open_read_only(self, error: BaseException) -> int:
+        """After opening for writing failed: opens an existing store read-only when
+        nothing can be written; returns its schema version, or raises StoreError."""
+        if _error_name(error) in _DAMAGED:
+            raise StoreError(_damaged_message(self.home, error)) from error
+        reason = _unwritable_reason(self.home, error) if self.path.is_file() else None
+        if reason is None:
+            raise StoreError(f"Cannot open the run store in {self.home}: {error}") from error
+        uri = self.path.resolve().as_uri()
+        # A WAL store needs its -shm file to be read; where that cannot be created
+        # either, read the file as it is (immutable: no locks, no WAL).
+        for self._read_only_uri in (f"{uri}?mode=ro", f"{uri}?immutable=1"):
+            try:
+                with closing(self._connect()) as db:
+                    if _has_schema(db):
+                        self.read_only_reason = reason
+                        return int(db.execute(SCHEMA_VERSION_QUERY).fetchone()[0])
+            except sqlite3.Error as read_error:
+                if _error_name(read_error) in _DAMAGED:
+                    raise StoreError(_damaged_message(self.home, read_error)) from read_error
+        raise StoreError(f"Cannot open the run store in {self.home}: {error}") from error
+
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.home / "runs.sqlite", timeout=30, isolation_level=None)
+        if self._read_only_uri:
+            db = sqlite3.connect(self._read_only_uri, uri=True, timeout=30, isolation_level=None)
+        else:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout=30000")
         db.execute("PRAGMA foreign_keys=ON")
@@ -116,14 +405,30 @@ class RunStore:
 
     @contextmanager
     def _connection(self):
-        """A short-lived connection; any SQLite failure becomes a StoreError."""
+        """A short-lived connection; any SQLite failure becomes a StoreError that says
+        what happened (damaged file, full disk, read-only store)."""
         try:
             with closing(self._connect()) as db:
                 yield db
         except sqlite3.Error as error:
+            name = _error_name(error)
+            if name in _DAMAGED:
+                raise StoreError(_damaged_message(self.home, error)) from error
+            if self.read_only_reason and name.startswith("SQLITE_READONLY"):
+                raise StoreReadOnly(self.read_only_reason) from error
+            if name.startswith(("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")):
+                reason = _unwritable_reason(self.home, error)  # The disk filled up since opening.
+                if reason:
+                    raise StoreError(reason) from error
             raise StoreError(f"The run store in {self.home} failed: {error}") from error
 
+    def _check_writable(self) -> None:
+        """Raises StoreReadOnly when the store was opened read-only."""
+        if self.read_only_reason:
+            raise StoreReadOnly(self.read_only_reason)
+
     def _write(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+        self._check_writable()
         with self._connection() as db:
             return db.execute(sql, parameters)
 
@@ -133,29 +438,93 @@ class RunStore:
 
     # Runs: create, read, list.
 
-    def create_run(self, config: RunConfig, params: int, name: str = "") -> int:
-        """Queues a run and returns its id."""
+    def create_run(
+        self, config: RunConfig, params: int, name: str = "", max_queued: int | None = None
+    ) -> int:
+        """Queues a run and returns its id.
+
+        A new run never takes the id of a model file already in `models/` (left by a
+        store that was lost or restored from an older backup), so it cannot overwrite
+        that model.
+
+        Args:
+            config: the run's config.
+            params: its parameter count.
+            name: a name for the run (defaults to the preset or family).
+            max_queued: refuse when this many runs already wait (None: no limit);
+                counted and inserted in one transaction.
+
+        Raises:
+            QueueFull: `max_queued` runs already wait; nothing is queued.
+            StoreReadOnly: the store was opened read-only.
+        """
+        self._check_writable()
         label = name.strip() or config.preset or f"Custom {config.family}"
-        cursor = self._write(
-            "INSERT INTO runs (name, dataset, family, preset, config, params, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (label[:80], config.dataset, config.family, config.preset, config.to_json(), params, time.time()),
-        )
+        config_json = config.to_json()
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            if max_queued is not None:
+                queued = db.execute("SELECT COUNT(*) FROM runs WHERE status = 'queued'").fetchone()[0]
+                if queued >= max_queued:
+                    db.execute("ROLLBACK")
+                    raise QueueFull(
+                        f"{queued} runs already wait in the queue, the most it holds "
+                        f"(DIGITLAB_MAX_QUEUED={max_queued}): wait for them to train, or cancel them "
+                        "('python -m core cancel --all')."
+                    )
+            self._skip_model_file_ids(db)
+            cursor = db.execute(
+                "INSERT INTO runs (name, dataset, family, preset, config, params, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (label[:80], config.dataset, config.family, config.preset, config_json, params, time.time()),
+            )
+            db.execute("COMMIT")
         return int(cursor.lastrowid)
 
+    def _model_file_ids(self) -> set[int]:
+        """Returns the run ids that have a model or vocabulary file in `models/`."""
+        try:
+            names = [path.name for path in self.models_dir.iterdir()]
+        except OSError:
+            return set()
+        return {int(match[1]) for name in names if (match := _MODEL_FILE.fullmatch(name))}
+
+    def _skip_model_file_ids(self, db: sqlite3.Connection) -> None:
+        """Moves AUTOINCREMENT past the highest model file id when the next id has a file."""
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+        highest_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]
+        next_id = max(row[0] if row else 0, highest_id) + 1
+        if not (self.model_path(next_id).exists() or self.vocabulary_path(next_id).exists()):
+            return
+        highest_file = max(self._model_file_ids() | {next_id})
+        if row:
+            db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'runs'", (highest_file,))
+        else:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('runs', ?)", (highest_file,))
+
     def get_run(self, run_id: int) -> dict | None:
-        """Returns one run as a dict (config, evaluation and versions decoded), or None."""
+        """Returns one run as a dict (config, evaluation and versions decoded), or None.
+
+        A run whose stored config cannot be read (damaged, or written in a shape this
+        version cannot take) comes back with `config` None and `config_error` saying
+        why; otherwise `config_error` is "". Such a run can still be deleted.
+        """
         rows = self._rows("SELECT * FROM runs WHERE id = ?", (int(run_id),))
         if not rows:
             return None
         run = rows[0]
-        run["config"] = RunConfig.from_json(run["config"])
-        run["evaluation"] = json.loads(run["evaluation"])
-        run["versions"] = json.loads(run["versions"])
+        run["config"], run["config_error"] = _read_config(run["config"])
+        run["evaluation"] = _json_object(run["evaluation"])
+        run["versions"] = _json_object(run["versions"])
         return run
 
     def runs_table(self, dataset: str | None = None, status: str | None = None) -> pd.DataFrame:
-        """Returns every run for the comparison table, best test accuracy first."""
+        """Returns every run for the comparison table, best test accuracy first.
+
+        A run whose stored config cannot be read is one row like any other, with its
+        config columns (epochs, batch_size, learning_rate, augment) empty and the
+        reason in `config_error` ("" for every readable run).
+        """
         where, parameters = [], []
         if dataset:
             where.append("dataset = ?")
@@ -165,20 +534,37 @@ class RunStore:
             parameters.append(status)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._connection() as db:
-            return pd.read_sql_query(
+            cursor = db.execute(
                 f"SELECT {COMPARE_COLUMNS} FROM runs {clause}"
                 " ORDER BY test_accuracy IS NULL, test_accuracy DESC, id DESC",
-                db,
-                params=parameters,
+                parameters,
             )
+            names = [description[0] for description in cursor.description]
+            rows = cursor.fetchall()
+        position = names.index("config")
+        records = []
+        for row in rows:
+            config, error = _read_config(row[position])
+            settings = (
+                (config.epochs, config.batch_size, config.learning_rate, int(config.augment))
+                if config
+                else (None, None, None, None)
+            )
+            records.append((*row[:position], *settings, *row[position + 1 :], error))
+        columns = [*names[:position], *CONFIG_COLUMNS, *names[position + 1 :], "config_error"]
+        return pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
 
     def active_runs(self) -> list[dict]:
-        """Returns the queued and running runs, oldest first."""
-        return self._rows(
-            "SELECT id, name, status, epoch, batch, batches, started_at, created_at,"
-            " json_extract(config, '$.epochs') AS epochs FROM runs"
+        """Returns the queued and running runs, oldest first (`epochs` is None for a run
+        whose config cannot be read)."""
+        runs = self._rows(
+            "SELECT id, name, status, epoch, batch, batches, started_at, created_at, config FROM runs"
             " WHERE status IN ('queued', 'running') ORDER BY id"
         )
+        for run in runs:
+            config, _ = _read_config(run.pop("config"))
+            run["epochs"] = config.epochs if config else None
+        return runs
 
     def epochs(self, run_ids: list[int]) -> pd.DataFrame:
         """Returns the per-epoch metrics of the given runs (epoch counts from 1)."""
@@ -219,44 +605,75 @@ class RunStore:
             db.execute("COMMIT")
             return int(row["id"])
 
-    def set_progress(self, run_id: int, epoch: int, batch: int, batches: int) -> None:
-        """Records batch progress (epochs done, batch within the next) and a heartbeat."""
-        self._write(
-            "UPDATE runs SET epoch = ?, batch = ?, batches = ?, heartbeat_at = ? WHERE id = ?",
-            (epoch, batch, batches, time.time(), run_id),
+    def set_progress(
+        self, run_id: int, epoch: int, batch: int, batches: int, worker_pid: int | None = None
+    ) -> bool:
+        """Records batch progress (epochs done, batch within the next) and a heartbeat.
+
+        With `worker_pid`, writes only while the run is running in that worker and
+        returns False (writing nothing) once it is not: reaped, finished or deleted.
+        """
+        owned, owner = _owned_by(worker_pid)
+        cursor = self._write(
+            f"UPDATE runs SET epoch = ?, batch = ?, batches = ?, heartbeat_at = ? WHERE id = ?{owned}",
+            (epoch, batch, batches, time.time(), run_id, *owner),
         )
+        return cursor.rowcount == 1
+
+    def is_running_in(self, run_id: int, worker_pid: int) -> bool:
+        """Returns True while the run is running in the worker with that pid."""
+        owned, owner = _owned_by(worker_pid)
+        return bool(self._rows(f"SELECT 1 FROM runs WHERE id = ?{owned}", (run_id, *owner)))
 
     def stop_requested(self, run_id: int) -> bool:
         """Returns True when a user asked the run to stop."""
         rows = self._rows("SELECT stop_requested FROM runs WHERE id = ?", (run_id,))
         return bool(rows and rows[0]["stop_requested"])
 
-    def add_epoch(self, run_id: int, epoch: int, metrics: dict) -> None:
-        """Stores one finished epoch's loss, accuracy, val_loss, val_accuracy, seconds."""
+    def add_epoch(self, run_id: int, epoch: int, metrics: dict, worker_pid: int | None = None) -> bool:
+        """Stores one finished epoch's loss, accuracy, val_loss, val_accuracy, seconds.
+
+        With `worker_pid`, stores it only while the run is running in that worker
+        (checked and written in one transaction) and returns False otherwise.
+        """
         keys = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
         values = tuple(float(metrics[key]) if key in metrics else None for key in keys)
-        self._write(
-            "INSERT OR REPLACE INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy, seconds)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, epoch, *values),
-        )
-        self._write(
-            "UPDATE runs SET epoch = ?, heartbeat_at = ?, best_val_accuracy ="
-            " (SELECT MAX(val_accuracy) FROM epochs WHERE run_id = ?) WHERE id = ?",
-            (epoch, time.time(), run_id, run_id),
-        )
+        owned, owner = _owned_by(worker_pid)
+        self._check_writable()
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            if not db.execute(f"SELECT 1 FROM runs WHERE id = ?{owned}", (run_id, *owner)).fetchone():
+                db.execute("ROLLBACK")
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO epochs (run_id, epoch, loss, accuracy, val_loss, val_accuracy,"
+                " seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, epoch, *values),
+            )
+            db.execute(
+                "UPDATE runs SET epoch = ?, heartbeat_at = ?, best_val_accuracy ="
+                " (SELECT MAX(val_accuracy) FROM epochs WHERE run_id = ?) WHERE id = ?",
+                (epoch, time.time(), run_id, run_id),
+            )
+            db.execute("COMMIT")
+        return True
 
-    def set_data_source(self, run_id: int, source: str) -> None:
-        """Records which data the run trains on."""
-        self._write("UPDATE runs SET data_source = ? WHERE id = ?", (source, run_id))
+    def set_data_source(self, run_id: int, source: str, worker_pid: int | None = None) -> bool:
+        """Records which data the run trains on (with `worker_pid`: only while the run
+        runs in that worker; returns whether it was written)."""
+        owned, owner = _owned_by(worker_pid)
+        cursor = self._write(f"UPDATE runs SET data_source = ? WHERE id = ?{owned}", (source, run_id, *owner))
+        return cursor.rowcount == 1
 
-    def complete(self, run_id: int, results: dict) -> bool:
+    def complete(self, run_id: int, results: dict, worker_pid: int | None = None) -> bool:
         """Marks a running run completed with its results; returns False if the run
-        was no longer running (reaped or deleted meanwhile), and then changes nothing."""
+        was no longer running (reaped or deleted meanwhile) or, with `worker_pid`, no
+        longer running in that worker, and then changes nothing."""
+        owned, owner = _owned_by(worker_pid)
         cursor = self._write(
             "UPDATE runs SET status = 'completed', finished_at = ?, test_loss = ?, test_accuracy = ?,"
             " seconds_per_epoch = ?, total_seconds = ?, ms_per_prediction = ?, evaluation = ?,"
-            " versions = ?, model_file = ?, note = ? WHERE id = ? AND status = 'running'",
+            f" versions = ?, model_file = ?, note = ? WHERE id = ? AND status = 'running'{owned}",
             (
                 time.time(),
                 results["test_loss"],
@@ -269,16 +686,21 @@ class RunStore:
                 results["model_file"],
                 results.get("note", ""),
                 run_id,
+                *owner,
             ),
         )
         return cursor.rowcount == 1
 
-    def finish(self, run_id: int, status: str, error: str = "") -> None:
-        """Ends a run as failed or cancelled (with the reason for a failure)."""
-        self._write(
-            "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN (?, ?)",
-            (status, error[:2000], time.time(), run_id, *ACTIVE),
+    def finish(self, run_id: int, status: str, error: str = "", worker_pid: int | None = None) -> bool:
+        """Ends a run as failed or cancelled (with the reason for a failure); with
+        `worker_pid`, only while it runs in that worker. Returns whether it changed."""
+        owned, owner = _owned_by(worker_pid)
+        cursor = self._write(
+            "UPDATE runs SET status = ?, error = ?, finished_at = ?"
+            f" WHERE id = ? AND status IN (?, ?){owned}",
+            (status, error[:2000], time.time(), run_id, *ACTIVE, *owner),
         )
+        return cursor.rowcount == 1
 
     def request_stop(self, run_id: int) -> None:
         """Asks a running run to stop after its current batch; cancels a queued one."""
@@ -294,6 +716,26 @@ class RunStore:
         for path in (self.model_path(run_id), self.vocabulary_path(run_id)):
             path.unlink(missing_ok=True)
 
+    def cancel_queued(self) -> int:
+        """Cancels every queued run at once (running runs go on); returns how many."""
+        cursor = self._write(
+            "UPDATE runs SET status = 'cancelled', stop_requested = 1, finished_at = ?"
+            " WHERE status = 'queued'",
+            (time.time(),),
+        )
+        return cursor.rowcount
+
+    def orphaned_model_files(self) -> list[Path]:
+        """Returns the model and vocabulary files in `models/` whose run is not in the
+        store (left by a lost or restored store), sorted by run id."""
+        known = {row["id"] for row in self._rows("SELECT id FROM runs")}
+        orphans = [
+            path
+            for path in self.models_dir.glob("run-*")
+            if (match := _MODEL_FILE.fullmatch(path.name)) and int(match[1]) not in known
+        ]
+        return sorted(orphans, key=lambda path: (int(_MODEL_FILE.fullmatch(path.name)[1]), path.name))
+
     # Workers: registration and heartbeats, so dead ones can be found.
 
     def register_worker(self, pid: int) -> None:
@@ -302,11 +744,13 @@ class RunStore:
         self._write("INSERT OR REPLACE INTO workers VALUES (?, ?, ?)", (pid, now, now))
 
     def worker_heartbeat(self, pid: int, run_id: int | None) -> None:
-        """Marks a worker (and the run it executes) as alive now."""
+        """Marks a worker (and the run it executes, while that run is still its own)
+        as alive now."""
         now = time.time()
         self._write("UPDATE workers SET heartbeat_at = ? WHERE pid = ?", (now, pid))
         if run_id is not None:
-            self._write("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
+            owned, owner = _owned_by(pid)
+            self._write(f"UPDATE runs SET heartbeat_at = ? WHERE id = ?{owned}", (now, run_id, *owner))
 
     def unregister_worker(self, pid: int) -> None:
         """Forgets a worker that has exited."""
@@ -317,8 +761,24 @@ class RunStore:
         return self._rows("SELECT * FROM workers")
 
     def running_runs(self) -> list[dict]:
-        """Returns the running runs with their worker pid and heartbeat."""
-        return self._rows("SELECT id, worker_pid, heartbeat_at, epoch FROM runs WHERE status = 'running'")
+        """Returns the running runs with their worker pid, start and heartbeat."""
+        return self._rows(
+            "SELECT id, worker_pid, started_at, heartbeat_at, epoch FROM runs WHERE status = 'running'"
+        )
+
+    def models_folder_bytes(self) -> int:
+        """Returns how many bytes the files in `models/` take on disk."""
+        total = 0
+        try:
+            paths = list(self.models_dir.iterdir())
+        except OSError:
+            return 0
+        for path in paths:
+            try:
+                total += path.stat().st_size if path.is_file() else 0
+            except OSError:
+                continue  # Deleted meanwhile.
+        return total
 
     def count_queued(self) -> int:
         """Returns how many runs wait for a worker."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.architecture import VOCAB_SIZE
+from core.config import VOCAB_SIZE
 
 UNKNOWN = 1  # Index 0 is padding, masked by the model.
 WORD = re.compile(r"[a-z0-9']+|[!?]")

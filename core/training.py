@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.architecture import validate
 from core.config import RunConfig
 from core.datasets import Dataset, load_dataset, validation_split
+from core.model_files import check_free_space
 from core.store import RunStore
 from core.text import build_vocabulary, encode, save_vocabulary
 
@@ -58,23 +58,30 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     """Trains, evaluates and saves one claimed run; returns its final status.
 
     Training progress and results go to the store. A user's stop ends the run as
-    cancelled; reaching the time limit ends it completed, with a note.
+    cancelled; reaching the time limit ends it completed, with a note. Every write
+    checks that the run still runs in this process; once it does not (it was marked
+    failed while this worker was stopped or suspended, or deleted), training ends
+    at once and the run is left alone: the status is then "abandoned".
     """
     import keras
 
     from core.models import build_model
-    from core.progress import KeepBestEpoch, RunStopped, StoreProgress
+    from core.progress import KeepBestEpoch, RunLost, RunStopped, StoreProgress
 
     stop = stop or threading.Event()
-    config = store.get_run(run_id)["config"]
+    pid = os.getpid()
+    run = store.get_run(run_id)
+    if run["config"] is None:
+        raise ValueError(f"This run's settings cannot be read ({run['config_error']}): delete it.")
+    config = run["config"]
     started = time.monotonic()
     dataset = load_dataset(config.dataset)
-    store.set_data_source(run_id, dataset.describe())
-    validate(config, train_size=len(dataset.y_train))
+    if not store.set_data_source(run_id, dataset.describe(), worker_pid=pid):
+        return "abandoned"
     data = prepare_data(dataset, config)
     batches = -(-len(data.y_fit) // config.batch_size)
     model = build_model(config, batches)
-    progress = StoreProgress(store, run_id, batches, config.time_limit_minutes * 60, stop)
+    progress = StoreProgress(store, run_id, batches, config.time_limit_minutes * 60, stop, worker_pid=pid)
     try:
         model.fit(
             data.x_fit,
@@ -87,19 +94,23 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
             verbose=0,
         )
     except RunStopped:
-        store.finish(run_id, "cancelled")
+        store.finish(run_id, "cancelled", worker_pid=pid)
         return "cancelled"
+    except RunLost:
+        return "abandoned"
     train_seconds = time.monotonic() - started
     epochs_done = store.get_run(run_id)["epoch"]
-    results = evaluate(model, data, dataset.is_text)
+    results = evaluate(model, data, config.is_text)
     model_path = store.model_path(run_id)
+    if not store.is_running_in(run_id, pid):
+        return "abandoned"
     save_atomically(model, model_path)
-    if data.vocabulary is not None:
+    if config.is_text:
         save_vocabulary(data.vocabulary, store.vocabulary_path(run_id))
     results.update(
         seconds_per_epoch=_seconds_per_epoch(store, run_id),
         total_seconds=train_seconds,
-        ms_per_prediction=time_single_prediction(model_path, data, store.vocabulary_path(run_id)),
+        ms_per_prediction=time_single_prediction(model_path, data, store.vocabulary_path(run_id), config),
         versions={
             "python": platform.python_version(),
             "tensorflow": _tensorflow_version(),
@@ -114,7 +125,7 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
             else ""
         ),
     )
-    if not store.complete(run_id, results):  # Reaped or deleted meanwhile: not ours any more.
+    if not store.complete(run_id, results, worker_pid=pid):  # Reaped or deleted meanwhile.
         model_path.unlink(missing_ok=True)
         store.vocabulary_path(run_id).unlink(missing_ok=True)
         return "abandoned"
@@ -150,22 +161,37 @@ def evaluate(model, data: PreparedData, is_text: bool) -> dict:
 
 
 def save_atomically(model, path: Path) -> None:
-    """Saves a model as `.keras` via a temporary file, so no half-written model exists."""
+    """Saves a model as `.keras` via a temporary file, so no half-written model exists.
+
+    The file holds the architecture and weights, not the optimizer's state (Adam's
+    two moments would triple it): the app loads models to predict, never to train on.
+
+    Raises:
+        DiskFull: the disk has too little free space for the model (nothing written).
+    """
+    import keras
+
+    check_free_space(path.parent, model.count_params())
+    lean = keras.Sequential(
+        [keras.Input(shape=model.input_shape[1:], dtype=model.inputs[0].dtype), *model.layers],
+        name=model.name,
+    )  # The same layers and weights, never compiled: no optimizer to save.
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     try:
-        model.save(temporary)
+        lean.save(temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
 
-def time_single_prediction(model_path: Path, data: PreparedData, vocabulary_path: Path) -> float:
+def time_single_prediction(
+    model_path: Path, data: PreparedData, vocabulary_path: Path, config: RunConfig
+) -> float:
     """Returns the median milliseconds of one single-item prediction through the
     saved model, loaded the way the app loads it."""
     from core.predict import Predictor
 
-    text = data.vocabulary is not None
-    predictor = Predictor(model_path, vocabulary_path if text else None)
+    predictor = Predictor(model_path, vocabulary_path if config.is_text else None, config.max_words)
     sample = data.x_test[:1]
     predictor.predict_prepared(sample)  # The first call traces the function; it is not timed.
     timings = []

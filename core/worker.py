@@ -3,26 +3,34 @@
 A worker is `python -m core worker`: it claims the oldest queued run, trains it,
 and goes on to the next. A watcher thread beats its heartbeat and turns a user's
 Stop into an event the training callback sees within one batch. Runs whose worker
-died (killed, out of memory) are found by pid and heartbeat and marked failed.
+died (killed, out of memory) are found by pid and process start time and marked
+failed; a worker that is only stopped or suspended is alive, and is left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+from core.locks import file_lock
+from core.model_files import DiskFull, remove_leftover_temporaries
+from core.processes import same_process_since
 from core.store import RunStore
 
 HEARTBEAT_SECONDS = 2.0
 STOP_POLL_SECONDS = 0.25
-STALE_SECONDS = 60.0
 IDLE_POLL_SECONDS = 0.5
 REPO_DIR = Path(__file__).resolve().parent.parent
 _spawned: list[subprocess.Popen] = []
+_exit_codes: dict[int, int] = {}  # pid -> return code of the workers this process started.
 _spawn_lock = threading.Lock()  # One server's sessions never spawn workers twice at once.
 
 
@@ -34,52 +42,84 @@ def worker_count() -> int:
         return 1
 
 
-def process_alive(pid: int | None) -> bool:
-    """Returns True if a process with that pid runs (and is not a zombie)."""
-    if not pid:
-        return False
+def collect_exited_children() -> None:
+    """Waits for the workers this process started that have exited, so none stays a zombie."""
     for child in list(_spawned):
-        if child.poll() is not None:  # Reaps our own dead children.
+        code = child.poll()
+        if code is not None:
             _spawned.remove(child)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+            _exit_codes[child.pid] = code
 
 
 def reap_dead_runs(store: RunStore) -> list[int]:
     """Marks running runs whose worker is gone as failed (returns their ids) and
-    forgets workers that are gone."""
-    now = time.time()
+    forgets workers that are gone.
+
+    A worker is gone when its process no longer exists, or when its pid now names
+    a process that started after the worker took the run (the pid was reused). An
+    old heartbeat alone proves nothing: a worker stopped (SIGSTOP, a suspended
+    laptop) or a clock that jumped leaves one, and that worker resumes later.
+    """
+    collect_exited_children()
     reaped = []
     for run in store.running_runs():
-        stale = run["heartbeat_at"] is not None and now - run["heartbeat_at"] > STALE_SECONDS
-        if process_alive(run["worker_pid"]) and not stale:
+        if same_process_since(run["worker_pid"], run["started_at"]):
             continue
-        reason = (
-            f"The worker process (pid {run['worker_pid']}) stopped unexpectedly during epoch "
-            f"{run['epoch'] + 1}: it was killed or ran out of memory."
-        )
-        store.finish(run["id"], "failed", reason)
-        reaped.append(run["id"])
+        if store.finish(run["id"], "failed", _disappearance(store, run), worker_pid=run["worker_pid"]):
+            reaped.append(run["id"])
     for worker in store.workers():
-        if not process_alive(worker["pid"]) or now - worker["heartbeat_at"] > STALE_SECONDS:
+        if not same_process_since(worker["pid"], worker["started_at"]):
             store.unregister_worker(worker["pid"])
     return reaped
+
+
+def _disappearance(store: RunStore, run: dict) -> str:
+    """Returns why a run's worker is gone: how it ended when this process started it
+    (and so knows its exit status), otherwise only that it disappeared."""
+    pid, epoch = run["worker_pid"], run["epoch"] + 1
+    for child in [child for child in _spawned if child.pid == pid]:
+        # Our child is a zombie already, but it can be waited for only once all its
+        # threads have ended: moments, for a process killed with many threads.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=10)
+    collect_exited_children()
+    code = _exit_codes.pop(pid, None)
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            return (
+                f"The worker process (pid {pid}) was killed ({name}) during epoch {epoch}, "
+                "often because it ran out of memory: try a smaller model or batch size."
+            )
+        return f"The worker process (pid {pid}) was killed by {name} during epoch {epoch}."
+    if code is not None:
+        return f"The worker process (pid {pid}) exited with code {code} during epoch {epoch}."
+    return (
+        f"The worker process (pid {pid}) disappeared during epoch {epoch}; "
+        f"{store.home / 'worker.log'} may say why."
+    )
+
+
+@contextmanager
+def _workers_lock(store: RunStore):
+    """Holds an exclusive lock on `<home>/workers.lock`, so that processes counting
+    workers and starting new ones take turns."""
+    if store.read_only_reason:  # Nothing can be started in a read-only store anyway.
+        yield
+        return
+    with file_lock(store.home / "workers.lock"):
+        yield
 
 
 def ensure_workers(store: RunStore, idle_exit_seconds: float = 30.0) -> int:
     """Reaps dead runs and starts workers (that exit after `idle_exit_seconds`
     without work) while runs wait and fewer than `worker_count()` are alive;
-    returns how many were started."""
-    with _spawn_lock:
+    returns how many were started. Several processes may call it at once: they
+    count and start workers one after another."""
+    with _spawn_lock, _workers_lock(store):
         reap_dead_runs(store)
         needed = min(store.count_queued(), worker_count() - len(store.workers()))
         for _ in range(max(0, needed)):
@@ -144,6 +184,7 @@ def run_worker(store: RunStore, idle_exit_seconds: float | None = None) -> int:
 
     pid = os.getpid()
     store.register_worker(pid)
+    remove_leftover_temporaries(store.models_dir)
     watcher = _Watcher(store, pid)
     watcher.start()
     executed = 0
@@ -169,7 +210,7 @@ def run_worker(store: RunStore, idle_exit_seconds: float | None = None) -> int:
                 status = execute_run(store, run_id, stop)
             except Exception as error:
                 status = "failed"
-                store.finish(run_id, "failed", describe_failure(error))
+                store.finish(run_id, "failed", describe_failure(error), worker_pid=pid)
             print(f"run {run_id}: {status}", flush=True)
             watcher.current = None
             executed += 1
@@ -184,11 +225,35 @@ def describe_failure(error: BaseException) -> str:
     """Returns the one-line reason shown for a failed run."""
     if isinstance(error, MemoryError):
         return "Ran out of memory: use a smaller model or batch size."
+    if isinstance(error, DiskFull):
+        return str(error)
+    disk = _disk_failure(error)
+    if disk:
+        return disk
     if isinstance(error, (ValueError, RuntimeError)) and str(error):
         return str(error).splitlines()[0]
     if isinstance(error, OSError):
         return f"Could not read or write a file: {error}"
     return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def _disk_failure(error: BaseException) -> str:
+    """Returns the reason for a full or failing disk found anywhere in the error's
+    chain (h5py and SQLite wrap the system's error), or ""."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        number = getattr(error, "errno", None)
+        if number in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "disk is full" in text:
+            return (
+                f"The disk is full ({text}): free some space or delete runs you no longer need, "
+                "then run it again."
+            )
+        if number == errno.EIO or "disk I/O error" in text or "Input/output error" in text:
+            return f"The disk failed to read or write ({text}): check the disk, then run it again."
+        error = error.__cause__ or error.__context__
+    return ""
 
 
 def _release_memory() -> None:

@@ -15,9 +15,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A fresh data directory for runs and models, also seen by spawned workers."""
+    """A fresh data directory for runs and models, also seen by spawned workers; a
+    model reader the test started is stopped at the end."""
     monkeypatch.setenv("DIGITLAB_HOME", str(tmp_path))
-    return tmp_path
+    yield tmp_path
+    from devtools.app_server import stop_reader
+
+    stop_reader(tmp_path)
 
 
 @pytest.fixture

@@ -2,16 +2,16 @@
 
 import time
 
-from core.architecture import validate
 from core.presets import get_preset
+from core.runs import submit
 
 QUICK = get_preset("Quick CNN").config.with_changes(limit=600, epochs=1, batch_size=32)
 SLOW = get_preset("DNN 128-128").config.with_changes(limit=5000, epochs=200, batch_size=8)
 
 
 def queue(store, config, name=""):
-    """Queues a run of `config`; returns its id."""
-    return store.create_run(config, validate(config), name)
+    """Queues a run of `config` without starting a worker (the test runs one); returns its id."""
+    return submit(store, config, name, start_worker=False)
 
 
 def wait_for(condition, timeout=120.0, interval=0.2, message="condition"):

@@ -121,7 +121,7 @@ BAD_CONFIGS = [
     (dict(validation_split=0.0), "Validation split"),
     (dict(dataset="cifar"), "Unknown dataset"),
     (dict(optimizer="magic"), "Unknown optimizer"),
-    (dict(dataset="sentiment", family="cnn"), "Sentiment models are"),
+    (dict(dataset="sentiment", family="cnn"), "sentiment models are Dense (MLP) or SimpleRNN or LSTM or GRU"),
     (dict(dataset="sentiment"), "starts with an Embedding layer"),
     (dict(max_words=0), "at least 1 word"),
 ]

@@ -17,13 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import (
-    CHROMIUM_ARGS,
+from devtools.app_server import (
     REPO_DIR,
+    AppServer,
+    kill_workers,
+    start_cli_training,
+    stop_process_group,
+)
+from devtools.browser import (
+    CHROMIUM_ARGS,
     RERUN_TIMEOUT_MS,
     TRAIN_TIMEOUT_MS,
     VIEWPORT,
-    AppServer,
     assert_no_app_errors,
     chromium_path,
     click_button,
@@ -34,16 +39,13 @@ from tests.browser import (
     fresh,
     grid_text,
     key,
-    kill_workers,
     open_page,
     plotly_points,
     screenshot,
     select_option,
-    start_cli_training,
-    stop_process_group,
     wait_until_idle,
 )
-from ui.state import field_key
+from ui.format import field_key
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect

@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.presets import get_preset
 from tests.conftest import REPO_DIR
-from tests.test_training import run_now
-from ui.state import field_key
+from tests.training_helpers import run_now
+from ui.format import field_key
 
 PAGES = ["home", "data", "train", "compare", "draw", "text"]
 
@@ -167,17 +167,19 @@ def test_run_names_are_shown_as_text_not_markup(store):
     assert "\\*\\*bold\\*\\*" in header and "\\[link\\]" in header
 
 
-def test_browsing_pages_never_import_tensorflow(trained):
+def test_no_page_imports_tensorflow_even_while_reading(trained):
     import subprocess
     import sys
 
     script = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
-        "app = AppTest.from_file('app.py', default_timeout=60).run()\n"
-        "for page in ('home', 'data', 'train', 'compare'):\n"
+        "app = AppTest.from_file('app.py', default_timeout=120).run()\n"
+        "for page in ('home', 'data', 'train', 'compare', 'text', 'draw'):\n"
         "    app.switch_page(f'app_pages/{page}.py').run()\n"
         "    assert not app.exception, page\n"
+        "app.radio(key='source').set_value('🎲 Test digit').run()\n"
+        "assert app.dataframe[0].value['reads'].notna().all(), app.dataframe[0].value\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_DIR, capture_output=True, text=True)

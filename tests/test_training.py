@@ -1,24 +1,12 @@
 """Training runs in-process on a few hundred real digits: what a run records."""
 
-import os
-
 import numpy as np
 import pytest
 
 from core.config import RunConfig
 from core.predict import ModelUnavailable, Predictor, load_predictor
 from core.presets import family_layers, get_preset
-from core.training import execute_run
-
-
-def run_now(store, config, name=""):
-    """Queues a run, claims it as this process and trains it here."""
-    from core.architecture import validate
-
-    run_id = store.create_run(config, validate(config), name)
-    assert store.claim_next(os.getpid()) == run_id
-    status = execute_run(store, run_id)
-    return run_id, status
+from tests.training_helpers import run_now
 
 
 @pytest.mark.parametrize("family", ["dense", "cnn", "simplernn", "lstm", "gru"])

@@ -47,7 +47,7 @@ def test_killed_worker_fails_its_run_and_the_queue_goes_on(store):
     wait_for(lambda: reap_dead_runs(store) or store.get_run(victim)["status"] == "failed", timeout=10)
     failed = store.get_run(victim)
     assert failed["status"] == "failed"
-    assert "killed or ran out of memory" in failed["error"]
+    assert "was killed (SIGKILL)" in failed["error"] and "ran out of memory" in failed["error"]
     assert len(store.epochs([victim])) >= 1, "the epochs it finished are kept"
     ensure_workers(store)
     assert wait_for_status(store, follower, ("completed",))["test_accuracy"] > 0

@@ -1,5 +1,5 @@
-"""Helpers for the end-to-end browser tests: the app as a subprocess, Chromium, and
-small Playwright recipes for Streamlit widgets (found by their `st-key-<key>` class).
+"""Chromium and small Playwright recipes for Streamlit widgets (found by their
+`st-key-<key>` class), for the browser tests and the start-up benchmark.
 
 Everything here waits with Playwright's own timers (`page.wait_for_timeout`, `expect`):
 `time.sleep` would stop Playwright's event delivery in the sync API.
@@ -7,22 +7,13 @@ Everything here waits with Playwright's own timers (`page.wait_for_timeout`, `ex
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.conftest import REPO_DIR
+from devtools.app_server import REPO_DIR
 
-PYTHON = str(REPO_DIR / ".venv" / "bin" / "python") if (REPO_DIR / ".venv").is_dir() else sys.executable
 SCREENSHOTS = REPO_DIR / "test-output" / "screenshots"
 DOC_SCREENSHOTS = REPO_DIR / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -46,149 +37,6 @@ def chromium_path() -> str | None:
     configured = os.environ.get("DIGITLAB_CHROMIUM")
     candidates = [configured] if configured else ["/usr/bin/chromium", shutil.which("chromium") or ""]
     return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def app_environment(home: Path) -> dict[str, str]:
-    """The environment of the app and the CLI: the temporary store, offline data."""
-    return {
-        **os.environ,
-        "DIGITLAB_HOME": str(home),
-        "DIGITLAB_OFFLINE": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-class AppServer:
-    """`streamlit run app.py` in its own session, pointed at a temporary store."""
-
-    def __init__(self, home: Path, log_path: Path):
-        self.home = home
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 90.0) -> AppServer:
-        command = [
-            PYTHON, "-m", "streamlit", "run", "app.py",
-            "--server.headless", "true",
-            "--server.port", str(self.port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-        ]  # fmt: skip
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO_DIR,
-                env=app_environment(self.home),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)  # Not inside Playwright: no browser is open yet.
-        self.stop()
-        raise RuntimeError(f"streamlit did not answer /_stcore/health in {timeout:.0f} s:\n{self.log()}")
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process_group(self.process)
-
-
-def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM to the process's session group, SIGKILL if it outlives `grace` seconds."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(grace)
-
-
-def kill_workers(home: Path) -> None:
-    """Ends the `python -m core worker` processes that train for this store.
-
-    They run in their own sessions (they outlive the app), so the app's process group
-    does not include them. Only processes whose command line and DIGITLAB_HOME match
-    are signalled, never a worker of another store.
-    """
-    from core.store import RunStore
-
-    pids = {int(worker["pid"]) for worker in RunStore(home).workers()}
-    pids |= {int(run["worker_pid"]) for run in RunStore(home).running_runs() if run["worker_pid"]}
-    for pid in pids:
-        if not _is_worker_of(pid, home):
-            continue
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-            for _ in range(50):
-                if not _is_worker_of(pid, home):
-                    break
-                time.sleep(0.1)
-            else:
-                continue
-            break
-
-
-def _is_worker_of(pid: int, home: Path) -> bool:
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return (
-        state not in ("Z", "X")
-        and b"core" in command
-        and b"worker" in command
-        and f"DIGITLAB_HOME={home}".encode() in environment
-    )
-
-
-def start_cli_training(home: Path, preset: str, log_path: Path, *extra: str) -> subprocess.Popen:
-    """Starts `python -m core train --preset NAME ...` (it queues, spawns a worker, follows)."""
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [PYTHON, "-m", "core", "train", "--preset", preset, *extra],
-            cwd=REPO_DIR,
-            env=app_environment(home),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-# Playwright recipes.
 
 
 # While a script or fragment reruns, Streamlit keeps the previous run's elements on the

@@ -1,0 +1,65 @@
+"""Facts about local processes read from /proc: is a pid alive, and since when.
+
+A pid alone does not name a process for long: once it exits, the kernel may give
+the same number to a new one. A process's start time tells the two apart.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# A process start time is known to about a second (the boot time is whole seconds).
+START_TIME_TOLERANCE_SECONDS = 2.0
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Returns /proc/<pid>/stat from field 3 (the state) on, or None when unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int | None) -> bool:
+    """Returns True if a process with that pid runs or is stopped (not a zombie)."""
+    if not pid or pid < 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:
+        return False
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] not in ("Z", "X")
+
+
+def process_started_at(pid: int) -> float | None:
+    """Returns when the process started, in `time.time()` seconds, or None if unknown."""
+    fields = _stat_fields(pid)
+    try:
+        ticks = int(fields[19])  # Field 22 of /proc/<pid>/stat: start time in clock ticks after boot.
+        lines = Path("/proc/stat").read_text().splitlines()
+        boot = next(float(line.split()[1]) for line in lines if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (TypeError, IndexError, ValueError, OSError, StopIteration):
+        return None
+
+
+def same_process_since(pid: int | None, since: float | None) -> bool:
+    """Returns True if `pid` is alive and is the process that existed at time `since`
+    (it started before then), not a later one that was given the same pid.
+
+    Args:
+        pid: the process id recorded at `since`.
+        since: when the pid was recorded (`time.time()`); None skips the check.
+    """
+    if not process_alive(pid):
+        return False
+    if since is None:
+        return True
+    started = process_started_at(pid)
+    return started is None or started <= since + START_TIME_TOLERANCE_SECONDS

@@ -1,0 +1,271 @@
+"""The model reader: a separate process that loads each trained model once and reads
+digits and reviews for the web server, so the server never imports TensorFlow.
+
+`python -m core reader` serves requests on a Unix socket in the data directory,
+authenticated with a key only the data directory's owner can read. Messages are a
+JSON header and raw float32 bytes (no pickle). `ReaderClient` starts the reader when
+none answers, restarts it when it died, and refuses a model that crashed it twice
+instead of retrying it forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+
+import numpy as np
+
+from core.config import IMAGE_SHAPE
+from core.locks import file_lock
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 60.0
+CRASHES_BEFORE_REFUSAL = 2
+IDLE_EXIT_SECONDS = 900.0  # A reader nobody asked for 15 minutes exits; the next reading starts one.
+MAX_BATCH = 64
+MAX_TEXT_CHARACTERS = 5000
+
+
+class ReaderUnavailable(RuntimeError):
+    """The reader process could not answer; the message says why."""
+
+
+def socket_address(home: Path) -> str:
+    """Returns the reader's socket: a file in the data directory, or an abstract
+    socket named after it when that path is too long for a Unix socket."""
+    path = Path(home).resolve() / "reader.sock"
+    if len(str(path)) < 100:
+        return str(path)
+    return "\0digitlab-reader-" + hashlib.sha256(str(path).encode()).hexdigest()[:24]
+
+
+def auth_key(home: Path) -> bytes:
+    """Returns the shared secret of this data directory (created 0600 on first use)."""
+    path = Path(home) / "reader.key"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        key = secrets.token_hex(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key)
+        return bytes.fromhex(key)
+
+
+def send(connection: Connection, header: dict, payload: np.ndarray | None = None) -> None:
+    """Sends a JSON header and, if given, a float32 array's bytes."""
+    if payload is not None:
+        payload = np.ascontiguousarray(payload, dtype=np.float32)
+        header = {**header, "shape": list(payload.shape)}
+    connection.send_bytes(json.dumps(header).encode())
+    if payload is not None:
+        connection.send_bytes(payload.tobytes())
+
+
+def receive(connection: Connection, max_bytes: int = 64 << 20) -> tuple[dict, np.ndarray | None]:
+    """Receives what `send` sent: the header and the array, or None."""
+    header = json.loads(connection.recv_bytes(1 << 20))
+    if "shape" not in header:
+        return header, None
+    shape = tuple(int(size) for size in header["shape"])
+    payload = np.frombuffer(connection.recv_bytes(max_bytes), dtype=np.float32)
+    return header, payload.reshape(shape)
+
+
+class ReaderClient:
+    """Asks the reader process for readings; starts or restarts it as needed.
+
+    Args:
+        store: the run store whose models are read.
+    """
+
+    def __init__(self, store):
+        self.store = store
+        self.home = Path(store.home)
+        self._key = auth_key(self.home)
+        self._address = socket_address(self.home)
+
+    def read_images(self, run_ids: list[int], images: np.ndarray) -> dict[int, np.ndarray | str]:
+        """Returns, for each run, class probabilities (N, classes) of images (N, 28, 28)
+        in [0, 1], or a sentence saying why that model cannot read."""
+        images = np.asarray(images, dtype=np.float32).reshape(-1, *IMAGE_SHAPE)[:MAX_BATCH]
+        return self._read(run_ids, {"op": "images"}, images)
+
+    def read_texts(self, run_ids: list[int], texts: list[str]) -> dict[int, np.ndarray | str]:
+        """Returns, for each run, P(positive) of each text, or why it cannot read."""
+        texts = [str(text)[:MAX_TEXT_CHARACTERS] for text in texts[:MAX_BATCH]]
+        return self._read(run_ids, {"op": "texts", "texts": texts}, None)
+
+    def _read(self, run_ids: list[int], request: dict, payload) -> dict[int, np.ndarray | str]:
+        answers: dict[int, np.ndarray | str] = {}
+        refused = self._refused()
+        for run_id in [int(i) for i in run_ids]:
+            if refused.get(str(run_id), 0) >= CRASHES_BEFORE_REFUSAL:
+                answers[run_id] = (
+                    "This model stopped the model reader every time it was loaded, so it is no "
+                    "longer loaded: retrain the run or delete it."
+                )
+                continue
+            try:
+                modified = self.store.model_path(run_id).stat().st_mtime
+            except OSError:
+                answers[run_id] = f"The model file of run {run_id} is missing: retrain the run."
+                continue
+            try:
+                answers[run_id] = self._ask({**request, "run_id": run_id, "modified": modified}, payload)
+            except ReaderUnavailable as error:
+                answers[run_id] = str(error)
+        return answers
+
+    def _ask(self, request: dict, payload) -> np.ndarray:
+        connection = self._connect()
+        try:
+            send(connection, request, payload)
+            header, result = receive(connection)
+        except (EOFError, OSError) as error:
+            self._record_crash(request["run_id"])
+            raise ReaderUnavailable(
+                "The model reader stopped while reading with this model; it restarts on the next reading."
+            ) from error
+        finally:
+            connection.close()
+        if not header.get("ok"):
+            raise ReaderUnavailable(header.get("error", "The model reader could not read."))
+        return result
+
+    def _connect(self) -> Connection:
+        try:
+            return Client(self._address, family="AF_UNIX", authkey=self._key)
+        except (OSError, EOFError):
+            pass
+        self._start()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                return Client(self._address, family="AF_UNIX", authkey=self._key)
+            except (OSError, EOFError):
+                time.sleep(0.1)
+        raise ReaderUnavailable("The model reader did not start: see reader.log in the data directory.")
+
+    def _start(self) -> None:
+        """Starts the reader unless another caller is starting one (a file lock)."""
+        with file_lock(self.home / "reader.lock"):
+            try:
+                Client(self._address, family="AF_UNIX", authkey=self._key).close()
+                return
+            except (OSError, EOFError):
+                pass
+            environment = {**os.environ, "DIGITLAB_HOME": str(self.home)}
+            with open(self.home / "reader.log", "ab") as log:
+                subprocess.Popen(
+                    [sys.executable, "-m", "core", "reader", "--idle-exit", str(IDLE_EXIT_SECONDS)],
+                    cwd=REPO_DIR,
+                    env=environment,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while time.monotonic() < deadline:  # Hold the lock until it answers.
+                try:
+                    Client(self._address, family="AF_UNIX", authkey=self._key).close()
+                    return
+                except (OSError, EOFError):
+                    time.sleep(0.1)
+
+    def _refused(self) -> dict:
+        try:
+            return json.loads((self.home / "reader-crashes.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _record_crash(self, run_id: int) -> None:
+        with file_lock(self.home / "reader.lock"):
+            crashes = self._refused()
+            crashes[str(run_id)] = int(crashes.get(str(run_id), 0)) + 1
+            (self.home / "reader-crashes.json").write_text(json.dumps(crashes))
+
+
+class ReaderServer:
+    """The reader process: answers each connection in a thread; loads each model once.
+
+    Args:
+        store: the run store whose models it reads.
+        idle_exit_seconds: exit after this long without a request (None: never).
+    """
+
+    def __init__(self, store, idle_exit_seconds: float | None = None):
+        self.store = store
+        self.idle_exit_seconds = idle_exit_seconds
+        self._predictors: dict[int, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+        self._last_request = time.monotonic()
+
+    def serve(self) -> None:
+        """Serves until killed, or until idle for `idle_exit_seconds`."""
+        if self.idle_exit_seconds is not None:
+            threading.Thread(target=self._exit_when_idle, daemon=True).start()
+        address = socket_address(self.store.home)
+        if not address.startswith("\0"):
+            Path(address).unlink(missing_ok=True)
+        listener = Listener(address, family="AF_UNIX", authkey=auth_key(self.store.home))
+        (Path(self.store.home) / "reader.pid").write_text(str(os.getpid()))
+        print(f"reader: listening (pid {os.getpid()})", flush=True)
+        while True:
+            try:
+                connection = listener.accept()
+            except Exception as error:  # A peer without the key: refuse it and go on.
+                print(f"reader: refused a connection: {error}", flush=True)
+                continue
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _exit_when_idle(self) -> None:
+        while time.monotonic() - self._last_request < self.idle_exit_seconds:
+            time.sleep(1.0)
+        print("reader: idle, exiting", flush=True)
+        os._exit(0)  # The accept loop blocks in the main thread; nothing else to clean up.
+
+    def _answer(self, connection: Connection) -> None:
+        self._last_request = time.monotonic()
+        with connection:
+            try:
+                request, payload = receive(connection)
+                result = self.read(request, payload)
+                send(connection, {"ok": True}, result)
+            except Exception as error:  # Every failure becomes an answer, never a dead reader.
+                with contextlib.suppress(OSError):
+                    send(connection, {"ok": False, "error": _sentence(error)})
+
+    def read(self, request: dict, payload: np.ndarray | None) -> np.ndarray:
+        """Returns the readings one request asks for."""
+        predictor = self.predictor(int(request["run_id"]), float(request.get("modified", 0.0)))
+        if request["op"] == "images":
+            return predictor.predict_images(payload)
+        if request["op"] == "texts":
+            return predictor.predict_texts([str(text) for text in request["texts"]])
+        raise ValueError(f"Unknown request '{request['op']}'.")
+
+    def predictor(self, run_id: int, modified: float):
+        """Returns the run's loaded predictor, loading it (again, if its file changed)."""
+        from core.predict import load_predictor
+
+        with self._lock:
+            cached = self._predictors.get(run_id)
+            if cached is None or cached[0] != modified:
+                self._predictors[run_id] = (modified, load_predictor(self.store, run_id))
+            return self._predictors[run_id][1]
+
+
+def _sentence(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:300]

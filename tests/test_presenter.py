@@ -1,0 +1,569 @@
+"""A presenter's view: presenter mode, the models' disagreement, the "CNN against MLP"
+demo, the live run on the Train page, and the Draw page on a phone.
+
+AppTest checks what the server sends (with stored run rows and a stand-in for the model
+reader: no TensorFlow); Chromium checks what only a screen shows: sizes, positions,
+touch. The browser tests share one app server, whose two digit models are trained by
+the demo button itself. Screenshots go to test-output/screenshots/ (every page at
+1400x1000, 1280x720 and 390x844) and docs/screenshots/ (presenter-draw.png,
+phone-draw.png).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from app_pages.train import remaining_seconds
+from core.presets import get_preset
+from devtools.app_server import AppServer, kill_workers, start_cli_training, stop_process_group
+from devtools.browser import (
+    CHROMIUM_ARGS,
+    DOC_SCREENSHOTS,
+    RERUN_TIMEOUT_MS,
+    SCREENSHOTS,
+    TRAIN_TIMEOUT_MS,
+    assert_no_app_errors,
+    chromium_path,
+    click_button,
+    draw_stroke,
+    fill_number,
+    fresh,
+    key,
+    open_page,
+    screenshot,
+    select_option,
+    wait_until_idle,
+)
+from tests.conftest import REPO_DIR
+from tests.page_helpers import page_of, stored_run, stub_reader, stub_workers, table_display
+from ui.charts import curves_figure
+from ui.format import field_key
+
+HIGHLIGHT_COLOUR = "#FDE3C4"
+
+
+@pytest.fixture
+def no_workers(monkeypatch):
+    stub_workers(monkeypatch)
+
+
+@pytest.fixture
+def reader(monkeypatch):
+    return stub_reader(monkeypatch)
+
+
+# Presenter mode: a toggle kept in the address; big type and plots.
+
+
+def test_presenter_mode_is_a_toggle_kept_in_the_address(home):
+    app = page_of("home")
+    assert app.toggle(key="presenter").value is False
+    assert "presenter" not in app.query_params
+    app.toggle(key="presenter").set_value(True).run()
+    assert app.query_params["presenter"] == "1"
+    app.switch_page("app_pages/train.py").run()
+    assert app.toggle(key="presenter").value is True
+    assert app.query_params["presenter"] == "1"
+    app.toggle(key="presenter").set_value(False).run()
+    assert "presenter" not in app.query_params
+
+    opened = page_of("draw", presenter="1")
+    assert opened.toggle(key="presenter").value is True
+
+
+def test_presenter_mode_makes_plot_text_big_and_readings_a_table(store, reader):
+    stored_run(store, "Quick CNN", "Quick CNN", 0.98)
+    stored_run(store, "DNN 128-128", "MLP", 0.93)
+    app = page_of("draw", presenter="1")
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    layout = spec["layout"]
+    assert layout["font"]["size"] >= 16
+    assert layout["xaxis"]["tickfont"]["size"] >= 16 and layout["yaxis"]["tickfont"]["size"] >= 16
+    assert spec["data"][0]["textfont"]["size"] >= 16
+    readings = app.table[0].value
+    assert readings["model"].tolist() == ["Quick CNN", "MLP"]
+    assert not app.dataframe  # An HTML table, whose type the stylesheet makes 18 px.
+
+    app.toggle(key="presenter").set_value(False).run()
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"].get("font", {}).get("size", 12) < 16
+    assert app.dataframe[0].value["model"].tolist() == ["Quick CNN", "MLP"]
+
+
+# Disagreement is the lesson.
+
+
+def highlighted_rows(app) -> set[int]:
+    """The rows of the first st.dataframe that its styler colours with the highlight."""
+    styles = app.dataframe[0].proto.arrow_data.styler.styles
+    rows = set()
+    for rule in re.findall(r"#T_\w+?_row(\d+)_col\d+[^{]*\{([^}]*)\}", styles):
+        if HIGHLIGHT_COLOUR.lower() in rule[1].lower():
+            rows.add(int(rule[0]))
+    return rows
+
+
+def test_disagreeing_models_are_named_and_their_rows_highlighted(store, reader):
+    cnn = stored_run(store, "Quick CNN", "Quick CNN", 0.98)
+    mlp = stored_run(store, "DNN 128-128", "DNN 128-128", 0.93)
+    reader["digits"] = {cnn: 7, mlp: 1}
+    app = page_of("draw")
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    banner = [warning.value for warning in app.warning if "disagree" in warning.value]
+    assert banner and "Quick CNN reads 7" in banner[0] and "DNN 128-128 reads 1" in banner[0], banner
+    assert app.dataframe[0].value["run"].tolist() == [cnn, mlp]
+    assert highlighted_rows(app) == {1}  # The MLP, which reads otherwise than the chosen CNN.
+
+    reader["digits"] = {cnn: 7, mlp: 7}
+    app.number_input(key="test_index").set_value(1).run()
+    assert not [warning for warning in app.warning if "disagree" in warning.value]
+    assert highlighted_rows(app) == set()
+
+    reader["digits"] = {cnn: 7, mlp: "The model file of run 2 is missing."}
+    app.number_input(key="test_index").set_value(2).run()
+    assert not [warning for warning in app.warning if "disagree" in warning.value]
+    shown = table_display(app).set_index("model")
+    assert shown.loc["DNN 128-128", "reads"] == "–" and shown.loc["Quick CNN", "reads"] == "7"
+    visible = shown[["reads", "confidence", "test accuracy", "note"]]  # Run and family are hidden.
+    assert not visible.isin(["None", "nan"]).any().any(), visible
+
+
+# The one-click demo: both quick models, then Draw with both.
+
+
+def test_draw_offers_the_demo_when_no_model_is_trained(home):
+    app = page_of("draw")
+    assert app.button(key="quick_model_draw") and app.button(key="demo_draw")
+
+
+def test_cnn_against_mlp_queues_both_and_opens_draw_on_them(store, no_workers, reader):
+    app = page_of("home")
+    app.button(key="demo_home").click().run()
+    assert not app.exception
+    runs = store.runs_table().sort_values("id")
+    assert runs["name"].tolist() == ["Quick CNN", "DNN 128-128"]
+    assert set(runs["status"]) == {"queued"}
+    cnn, mlp = (int(i) for i in runs["id"])
+    assert app.query_params["demo"] == f"{cnn},{mlp}"
+    assert any("CNN against MLP" in header.value for header in app.subheader)
+    assert len(app.progress) == 2
+
+    for run_id in (cnn, mlp):
+        assert store.claim_next(os.getpid()) == run_id
+        results = {"test_loss": 0.1, "test_accuracy": 0.9, "seconds_per_epoch": 1.0, "total_seconds": 5.0}
+        results |= {"ms_per_prediction": 1.0, "evaluation": {}, "versions": {}, "model_file": ""}
+        assert store.complete(run_id, results)
+    reader["digits"] = {cnn: 7, mlp: 9}
+    app.switch_page("app_pages/draw.py").run()  # AppTest's next run would go back to Home.
+    assert app.selectbox(key="draw_model").value == cnn
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    assert set(app.dataframe[0].value["run"]) == {cnn, mlp}
+    assert any("disagree" in warning.value for warning in app.warning)
+
+
+# The live run: one progress bar, a sane remaining time, the kept epoch on the curves.
+
+
+def test_remaining_time_is_sane_from_the_first_batch():
+    # A 10-epoch run of 30 s per epoch whose data took a minute to load: the page saw
+    # its first finished batch at t=0 (0.01 epochs done) and 0.11 epochs at t=3.
+    estimate = remaining_seconds((0.0, 0.01), 3.0, 0.11, 10, time_left=240.0)
+    assert estimate == pytest.approx(240.0)  # Capped by the 5-minute limit, 60 s of it gone.
+    assert remaining_seconds((0.0, 0.01), 3.0, 0.11, 10) == pytest.approx(296.7, abs=0.1)
+    assert remaining_seconds(None, 3.0, 3.0, 10, epoch_seconds=[30.0, 32.0, 31.0]) == pytest.approx(217.0)
+    assert remaining_seconds((3.0, 0.5), 3.0, 0.5, 10) is None  # Nothing to go by yet.
+
+
+def running_run(store, epochs_done: int, batch: int, batches: int, seconds: float = 2.0) -> int:
+    """A run of MLP 32 (20 epochs) running in this process, with epochs finished."""
+    run_id = store.create_run(get_preset("MLP 32").config, 25_450, "live")
+    assert store.claim_next(os.getpid()) == run_id
+    for epoch in range(1, epochs_done + 1):
+        metrics = {
+            "loss": 1 / epoch,
+            "accuracy": 0.8,
+            "val_loss": 1 / epoch,
+            "val_accuracy": 0.8,
+            "seconds": seconds,
+        }
+        store.add_epoch(run_id, epoch, metrics)
+    store.set_progress(run_id, epochs_done, batch, batches)
+    return run_id
+
+
+def test_the_progress_bar_is_the_whole_run_and_the_estimate_uses_finished_epochs(store, no_workers):
+    run_id = running_run(store, epochs_done=5, batch=50, batches=100)
+    app = page_of("train", run=str(run_id))
+    bar = app.progress[0]
+    assert bar.value == 27  # 5.5 of 20 epochs.
+    assert "Epoch 6 of 20" in bar.proto.text and "27% of the run" in bar.proto.text
+    remaining = next(metric for metric in app.metric if metric.label == "Remaining")
+    assert remaining.value == "29 s"  # 14.5 epochs of 2 s.
+
+
+def test_start_folds_the_form_and_opens_the_page_on_the_run(home, no_workers):
+    app = page_of("train")
+    app.selectbox(key="preset").select("MLP 32").run()
+    app.button(key="start").click().run()
+    run_id = int(app.query_params["run"])
+    assert app.expander[0].label == "⚙️ Set up another run"
+    assert not app.expander[0].proto.expanded
+    assert app.expander[0].button(key="start")  # The form is inside the folded expander.
+    headings = [header.value for header in app.subheader]
+    assert any(f"run #{run_id}" in heading for heading in headings)
+
+
+def with_epochs(store, val_accuracies: list[float], keep_best_epoch: bool = True) -> int:
+    config = get_preset("MLP 32").config.with_changes(
+        epochs=len(val_accuracies), keep_best_epoch=keep_best_epoch
+    )
+    run_id = store.create_run(config, 25_450, "curves")
+    assert store.claim_next(os.getpid()) == run_id
+    for epoch, accuracy in enumerate(val_accuracies, start=1):
+        metrics = {"loss": 0.5, "accuracy": 0.9, "val_loss": 0.5, "val_accuracy": accuracy, "seconds": 1.0}
+        store.add_epoch(run_id, epoch, metrics)
+    store.finish(run_id, "cancelled")
+    return run_id
+
+
+def annotations(app) -> list[str]:
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    return [note["text"] for note in spec["layout"].get("annotations", [])]
+
+
+def test_the_kept_epoch_is_marked_on_the_curves(store):
+    run_id = with_epochs(store, [0.90, 0.95, 0.95, 0.93])
+    app = page_of("train", run=str(run_id))
+    assert "★ kept: epoch 3" in annotations(app)  # Of tied epochs, the later is kept.
+    last_epoch = with_epochs(store, [0.90, 0.95], keep_best_epoch=False)
+    app = page_of("train", run=str(last_epoch))
+    assert not [text for text in annotations(app) if "kept" in text]
+
+
+def test_curves_figure_marks_only_the_runs_that_keep_their_best_epoch(store):
+    kept, last = with_epochs(store, [0.9, 0.97, 0.95]), with_epochs(store, [0.8, 0.7])
+    figure = curves_figure(store.epochs([kept, last]), {kept: "kept", last: "last"}, kept={kept})
+    marks = [(note.text, note.x, note.y) for note in figure.layout.annotations if "kept" in note.text]
+    assert marks == [("★ kept: epoch 2", 2, 0.97)]
+
+
+# In Chromium.
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+LOGS = REPO_DIR / "test-output" / "browser-logs"
+PRESENTER = {"width": 1280, "height": 720}
+PHONE = {"width": 390, "height": 844}
+SIZES = {"1400x1000": {"width": 1400, "height": 1000}, "1280x720": PRESENTER, "390x844": PHONE}
+PAGES = {
+    "": "Digit Lab",
+    "data": "Data",
+    "train": "Train",
+    "compare": "Compare",
+    "draw": "Draw",
+    "text": "Text",
+}
+SEVEN = [[(60, 55), (220, 55), (115, 235)]]
+# A seven whose strokes start at the canvas's top right, where the toolbar used to be.
+TOP_SEVEN = [[(262, 16), (45, 16)], [(262, 16), (110, 255)]]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """The app on a fresh store; a small sentiment model trains beside it (the CLI), so
+    the Text page has a reading in the screenshots."""
+    if chromium_path() is None:
+        pytest.skip("no Chromium at /usr/bin/chromium (apt-get install chromium)")
+    home = tmp_path_factory.mktemp("digitlab-presenter")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / "presenter-sentiment.log"
+    sentiment = start_cli_training(home, "Bag-of-words sentiment", log, "--epochs", "1", "--limit", "2000")
+    server = AppServer(home, LOGS / "presenter-streamlit.log")
+    try:
+        server.start()
+        yield home, server, sentiment
+    finally:
+        server.stop()
+        stop_process_group(sentiment)
+        kill_workers(home)
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_tab(browser, viewport=PRESENTER, phone: bool = False):
+    options = {"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if phone else {}
+    context = browser.new_context(viewport=viewport, **options)
+    context.set_default_timeout(RERUN_TIMEOUT_MS)
+    return context, context.new_page()
+
+
+@pytest.fixture(scope="module")
+def demo(lab, browser) -> tuple[int, int]:
+    """Presses "CNN against MLP" on Home and waits until Draw opens with both models:
+    (the CNN's run id, the MLP's)."""
+    home, server, _ = lab
+    context, page = new_tab(browser, {"width": 1400, "height": 1000})
+    try:
+        open_page(page, server.url, "", "Digit Lab")
+        click_button(page, "demo_home")
+        expect(page).to_have_url(re.compile(r"/draw\?(.*&)?demo=\d+%2C\d+|/draw\?(.*&)?demo=\d+,\d+"))
+        expect(fresh(page, "h3").filter(has_text="CNN against MLP")).to_be_visible()
+        screenshot(page, "demo-training")
+        expect(page.locator("canvas.upper-canvas")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        wait_until_idle(page)
+        ids = re.search(r"demo=(\d+)(?:%2C|,)(\d+)", page.url).groups()
+        for stroke in SEVEN:
+            draw_stroke(page, stroke)
+        expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible()
+        wait_until_idle(page)
+        screenshot(page, "demo-draw")
+        return int(ids[0]), int(ids[1])
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_cnn_against_mlp_trains_both_and_draw_reads_with_both(lab, browser, demo):
+    home, server, _ = lab
+    from core.store import RunStore
+
+    runs = RunStore(home).runs_table(status="completed").set_index("id")
+    assert runs.loc[demo[0], "name"] == "Quick CNN" and runs.loc[demo[1], "name"] == "DNN 128-128"
+    context, page = new_tab(browser, {"width": 1400, "height": 1000})
+    try:
+        open_page(page, server.url, f"draw?demo={demo[0]},{demo[1]}", "Draw")
+        expect(page.locator(f"{key('draw_model')} input")).to_have_value(re.compile(r"^Quick CNN "))
+        for stroke in SEVEN:
+            draw_stroke(page, stroke)
+        expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible()
+        wait_until_idle(page)
+        table = page.locator('[data-testid="stDataFrame"]').filter(has_text="confidence")
+        expect(table).to_contain_text("Quick CNN")
+        expect(table).to_contain_text("DNN 128-128")
+        assert_no_app_errors(page)
+    finally:
+        context.close()
+
+
+SMALL_TEXT = """() => {
+    const small = [];
+    const roots = document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebar"]');
+    for (const root of roots) for (const element of root.querySelectorAll("*")) {
+        if (element.closest("svg, canvas, .stBidiComponent, [data-testid='stDataFrame']")) continue;
+        const text = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        const box = element.getBoundingClientRect();
+        if (!text || !box.width || !box.height) continue;
+        const size = parseFloat(getComputedStyle(element).fontSize);
+        if (size < 18) small.push(`${size}px ${element.tagName}: ${element.textContent.trim().slice(0, 40)}`);
+    }
+    return small;
+}"""
+SMALL_PLOT_TEXT = """() => [...document.querySelectorAll('.js-plotly-plot svg text')]
+    .filter((t) => t.textContent.trim() && t.getBoundingClientRect().width > 0)
+    .map((t) => parseFloat(getComputedStyle(t).fontSize))
+    .filter((size) => size < 16)"""
+
+
+def inside(box, viewport) -> bool:
+    """True when the box is on the screen (to a pixel: layouts round)."""
+    return (
+        box is not None
+        and box["x"] >= -1
+        and box["y"] >= -1
+        and box["x"] + box["width"] <= viewport["width"] + 1
+        and box["y"] + box["height"] <= viewport["height"] + 1
+    )
+
+
+@pytest.mark.browser
+def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(lab, browser, demo):
+    _, server, _ = lab
+    context, page = new_tab(browser, PRESENTER)
+    try:
+        open_page(page, server.url, "draw?presenter=1", "Draw")
+        expect(page.locator(f"{key('presenter')} input")).to_be_checked()
+        canvas = page.locator("canvas.upper-canvas")
+        expect(canvas).to_be_visible()
+        assert canvas.bounding_box()["width"] >= 400 and canvas.bounding_box()["height"] >= 400
+        for stroke in SEVEN:
+            draw_stroke(page, [(x * 400 / 280, y * 400 / 280) for x, y in stroke])
+        verdict = fresh(page, "h3").filter(has_text="It reads")
+        expect(verdict).to_be_visible()
+        wait_until_idle(page)
+        readings = fresh(page, '[data-testid="stTable"]').filter(has_text="Quick CNN")
+        expect(readings).to_contain_text("DNN 128-128")
+        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+        page.mouse.move(1, 719)  # No hover effects in the picture.
+        page.wait_for_timeout(300)
+        for name, element in (("canvas", canvas), ("verdict", verdict), ("readings", readings)):
+            assert inside(element.bounding_box(), PRESENTER), (
+                f"the {name} is not on the screen: {element.bounding_box()}"
+            )
+        assert page.evaluate(SMALL_TEXT) == []
+        assert page.evaluate(SMALL_PLOT_TEXT) == []
+        assert "presenter=1" in page.url
+        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOC_SCREENSHOTS / "presenter-draw.png"))
+
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Compare", exact=True).click()
+        expect(page.locator("h1").filter(has_text="Compare")).to_be_visible()
+        wait_until_idle(page)
+        expect(page).to_have_url(re.compile(r"/compare\?(.*&)?presenter=1"))
+        assert page.evaluate(SMALL_PLOT_TEXT) == []
+        assert_no_app_errors(page)
+    finally:
+        context.close()
+
+
+def scroll_top(page) -> float:
+    return page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
+
+
+def touch_stroke(cdp, page, points, origin) -> None:
+    """One finger stroke through `points` (pixels from `origin`), sent as touch events."""
+
+    def touch(kind, x, y):
+        point = {"x": origin["x"] + x, "y": origin["y"] + y}
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+
+    touch("touchStart", *points[0])
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for step in range(1, 13):
+            touch("touchMove", x0 + (x1 - x0) * step / 12, y0 + (y1 - y0) * step / 12)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_timeout(400)
+
+
+@pytest.mark.browser
+def test_phone_draws_by_touch_without_scrolling_and_reads_under_the_canvas(lab, browser, demo):
+    _, server, _ = lab
+    context, page = new_tab(browser, PHONE, phone=True)
+    try:
+        open_page(page, server.url, "draw", "Draw")
+        canvas = page.locator("canvas.upper-canvas")
+        expect(canvas).to_be_visible()
+        cdp = context.new_cdp_session(page)
+        canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+        touch_stroke(cdp, page, SEVEN[0], canvas.bounding_box())
+        expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible()
+        wait_until_idle(page)
+        click_button(page, "clear")
+        expect(fresh(page, "h3").filter(has_text="It reads")).to_have_count(0)
+        wait_until_idle(page)
+
+        # Make the page scrollable both ways, then check that a finger dragged beside the
+        # canvas scrolls it (the check can see scrolling) and one on the canvas does not.
+        page.evaluate(
+            "() => { document.querySelector('[data-testid=\"stMain\"]').style.paddingBottom = '1500px'; }"
+        )
+        canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        before = scroll_top(page)
+        box = canvas.bounding_box()
+        touch_stroke(cdp, page, [(box["width"] + 40, 250), (box["width"] + 40, 50)], box)
+        assert scroll_top(page) > before + 50, "a drag beside the canvas should scroll the page"
+        canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        before, box = scroll_top(page), canvas.bounding_box()
+        for stroke in TOP_SEVEN:
+            touch_stroke(cdp, page, stroke, box)
+            assert scroll_top(page) == before, "drawing on the canvas scrolled the page"
+        page.evaluate(
+            "() => { document.querySelector('[data-testid=\"stMain\"]').style.paddingBottom = ''; }"
+        )
+
+        verdict = fresh(page, "h3").filter(has_text="It reads")
+        expect(verdict).to_be_visible()
+        wait_until_idle(page)
+        canvas_box, verdict_box = canvas.bounding_box(), verdict.bounding_box()
+        gap = verdict_box["y"] - (canvas_box["y"] + canvas_box["height"])
+        assert 0 <= gap < 80, f"the verdict is {gap:.0f} px under the canvas"
+        table = page.locator('[data-testid="stDataFrame"]').filter(has_text="confidence")
+        expect(table).to_contain_text("DNN 128-128")
+        table_box = table.bounding_box()
+        assert table_box["x"] >= 0 and table_box["x"] + table_box["width"] <= PHONE["width"]
+        scroller = table.locator(".dvn-scroller")
+        assert scroller.evaluate("(s) => s.scrollWidth <= s.clientWidth + 1"), (
+            "the readings table scrolls sideways"
+        )
+        top = page.locator(key("clear")).bounding_box()["y"]
+        page.evaluate(f"() => document.querySelector('[data-testid=\"stMain\"]').scrollBy(0, {top - 110})")
+        page.wait_for_timeout(300)
+        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOC_SCREENSHOTS / "phone-draw.png"))
+        assert_no_app_errors(page)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_start_brings_the_running_run_to_the_top_at_1280x720(lab, browser, demo):
+    _, server, _ = lab
+    context, page = new_tab(browser, PRESENTER)
+    try:
+        open_page(page, server.url, "train", "Train")
+        select_option(page, "preset", "MLP 32")
+        fill_number(page, field_key("epochs", "mnist", "MLP 32"), 4)
+        fill_number(page, field_key("limit", "mnist", "MLP 32"), 2000)
+        click_button(page, "start")
+        expect(page).to_have_url(re.compile(r"[?&]run=\d+"))
+        run_id = int(re.search(r"[?&]run=(\d+)", page.url).group(1))
+        heading = fresh(page, "h3").filter(has_text=f"run #{run_id} ")
+        expect(heading).to_be_visible()
+        assert inside(heading.bounding_box(), PRESENTER), heading.bounding_box()
+        expect(page.locator(key("start"))).to_be_hidden()  # The form is folded away.
+        progress = fresh(page, '[data-testid="stProgress"]')
+        expect(progress).to_contain_text("of the run", timeout=TRAIN_TIMEOUT_MS)
+        screenshot(page, "train-live-1280x720")
+        expect(heading).to_contain_text("completed", timeout=TRAIN_TIMEOUT_MS)
+        wait_until_idle(page)
+        expect(
+            page.locator(f"{key('curves')} .annotation-text").filter(has_text="kept: epoch")
+        ).to_have_count(1)
+        curves = page.locator(key("curves"))
+        curves.evaluate("(chart) => chart.scrollIntoView({block: 'end'})")
+        page.wait_for_timeout(300)
+        assert inside(curves.bounding_box(), PRESENTER), (
+            f"the curves do not fit the screen: {curves.bounding_box()}"
+        )
+        assert_no_app_errors(page)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", SIZES)
+def test_every_page_at_every_size(lab, browser, demo, size):
+    _, server, sentiment = lab
+    assert sentiment.wait(TRAIN_TIMEOUT_MS / 1000) == 0, (LOGS / "presenter-sentiment.log").read_text()
+    context, page = new_tab(browser, SIZES[size], phone=size == "390x844")
+    try:
+        for path, heading in PAGES.items():
+            open_page(page, server.url, path, heading)
+            if path == "draw":
+                expect(page.locator("canvas.upper-canvas")).to_be_visible()
+            wait_until_idle(page)
+            assert_no_app_errors(page)
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= SIZES[size]["width"], f"{path or 'home'} is {wide} px wide at {size}"
+            screenshot(page, f"{path or 'home'}-{size}")
+        review = page.locator(f"{key('review')} textarea")
+        review.fill("12345 !!!")
+        review.press("Control+Enter")
+        expect(fresh(page, '[data-testid="stAlert"]').filter(has_text="is a guess")).to_be_visible()
+        wait_until_idle(page)
+        screenshot(page, f"text-no-known-word-{size}")
+    finally:
+        context.close()
+    assert (SCREENSHOTS / f"draw-{size}.png").is_file()

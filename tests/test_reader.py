@@ -1,0 +1,89 @@
+"""The model reader process: readings match the model's own, it survives being killed,
+and it never needs TensorFlow in the caller."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from core.predict import load_predictor
+from core.reader import ReaderClient
+from core.worker import run_worker
+from tests.conftest import REPO_DIR
+from tests.helpers import QUICK, queue
+
+
+@pytest.fixture
+def trained(store):
+    """Two completed digit runs and a completed sentiment run, trained in this process."""
+    from core.presets import get_preset
+
+    digits = [queue(store, QUICK, "first"), queue(store, QUICK.with_changes(seed=1), "second")]
+    text = get_preset("Bag-of-words sentiment").config.with_changes(epochs=1, limit=2000)
+    review = queue(store, text, "reviews")
+    run_worker(store, idle_exit_seconds=0)
+    return store, digits, review
+
+
+def reader_pid(store) -> int:
+    return int((store.home / "reader.pid").read_text())
+
+
+def test_readings_match_the_models_own_and_come_from_another_process(trained, mnist):
+    store, digits, review = trained
+    images = mnist[2][:5].astype(np.float32) / 255.0
+    answers = ReaderClient(store).read_images(digits, images)
+    for run_id in digits:
+        expected = load_predictor(store, run_id).predict_images(images)
+        np.testing.assert_allclose(answers[run_id], expected, atol=1e-5)
+    assert reader_pid(store) != os.getpid()
+    positive = ReaderClient(store).read_texts([review], ["a gripping, beautifully acted film"])[review]
+    assert positive.shape == (1,) and 0.0 <= float(positive[0]) <= 1.0
+
+
+def test_a_run_without_a_model_gets_a_sentence_and_the_others_still_read(trained, mnist):
+    store, digits, _ = trained
+    store.model_path(digits[1]).unlink()
+    answers = ReaderClient(store).read_images([*digits, 999], mnist[2][:1] / 255.0)
+    assert answers[digits[0]].shape == (1, 10)
+    assert "missing" in answers[digits[1]]
+    assert "missing" in answers[999]
+
+
+def test_a_killed_reader_is_restarted_and_a_reading_in_flight_still_arrives(trained, mnist):
+    store, digits, _ = trained
+    client = ReaderClient(store)
+    image = mnist[2][:1] / 255.0
+    client.read_images(digits[:1], image)
+    first = reader_pid(store)
+    os.kill(first, signal.SIGSTOP)  # Frozen mid-way: the next reading waits on it...
+    answers = {}
+    reading = threading.Thread(target=lambda: answers.update(client.read_images(digits[:1], image)))
+    reading.start()
+    os.kill(first, signal.SIGKILL)  # ...and then it dies.
+    reading.join(timeout=120)
+    assert answers[digits[0]].shape == (1, 10)
+    assert reader_pid(store) != first
+
+
+def test_the_caller_never_imports_tensorflow(trained, mnist):
+    store, digits, _ = trained
+    np.save(store.home / "image.npy", mnist[2][:1] / 255.0)
+    script = (
+        "import sys, numpy as np\n"
+        "from core.store import RunStore\n"
+        "from core.reader import ReaderClient\n"
+        f"store = RunStore({str(store.home)!r})\n"
+        f"answers = ReaderClient(store).read_images({digits!r}, np.load(store.home / 'image.npy'))\n"
+        "assert all(a.shape == (1, 10) for a in answers.values()), answers\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_DIR, capture_output=True, text=True, timeout=180
+    )
+    assert output.returncode == 0, output.stderr
+    assert output.stdout.split() == ["False", "False"]

@@ -1,0 +1,47 @@
+"""How pages write things: run labels, statuses, durations, user text, widget keys."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from core.config import dataset_facts
+
+STATUS_LABELS = {
+    "queued": "⏳ queued",
+    "running": "🏃 running",
+    "completed": "✅ completed",
+    "failed": "❌ failed",
+    "cancelled": "⏹️ stopped",
+}
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:=])")
+
+
+def as_text(text: str) -> str:
+    """Escapes user text (a run name) so Markdown shows it as typed, never as markup."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def dataset_label(name: str) -> str:
+    """Returns a dataset's menu label, e.g. 'MNIST digits'."""
+    return dataset_facts(name).label
+
+
+def run_label(row) -> str:
+    """Returns 'Name (#id, 97.2 %)' for a run row."""
+    accuracy = row["test_accuracy"]
+    score = f", {accuracy:.1%}" if pd.notna(accuracy) else ""
+    return f"{row['name']} (#{row['id']}{score})"
+
+
+def format_seconds(seconds: float) -> str:
+    """Returns 75 as '1 min 15 s'."""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+def field_key(field: str, dataset: str, model: str) -> str:
+    """The widget key of a Train page hyperparameter field for a dataset and model,
+    e.g. 'epochs--mnist-mlp-32'."""
+    return f"{field}--" + re.sub(r"[^a-z0-9]+", "-", f"{dataset} {model}".lower()).strip("-")

@@ -1,0 +1,102 @@
+"""What every page shares, loaded once per server: the run store, datasets, and the
+model reader (a separate process: the web server never loads a model itself)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.datasets import Dataset, load_dataset
+from core.reader import ReaderClient
+from core.store import RunStore, default_home
+from core.text import load_vocabulary
+from core.worker import ensure_workers
+
+WORKER_CHECK_SECONDS = 2.0
+_last_check = 0.0
+
+
+def get_store() -> RunStore:
+    """Returns the run store of the configured data directory (one per server)."""
+    return _store(str(default_home()))
+
+
+@st.cache_resource
+def _store(home: str) -> RunStore:
+    return RunStore(home)
+
+
+@st.cache_resource(show_spinner="Loading the dataset...")
+def get_dataset(name: str) -> Dataset:
+    """Returns a loaded dataset (cached for the server's life).
+
+    Raises:
+        DatasetUnavailable: no source of the dataset works here.
+    """
+    return load_dataset(name)
+
+
+def keep_workers_alive() -> None:
+    """Marks runs of dead workers failed and starts a worker for waiting runs
+    (at most every 2 seconds per server: every rerun of every page calls it)."""
+    global _last_check
+    if time.monotonic() - _last_check >= WORKER_CHECK_SECONDS:
+        _last_check = time.monotonic()
+        ensure_workers(get_store())
+
+
+def completed_runs(dataset: str) -> pd.DataFrame:
+    """Returns the completed runs trained on a dataset, best first (runs whose stored
+    settings cannot be read are left out: Compare shows them, to be deleted)."""
+    runs = get_store().runs_table(dataset=dataset, status="completed")
+    return runs[runs["config_error"] == ""]
+
+
+def get_reader() -> ReaderClient:
+    """Returns the client of the model reader process of the configured data directory."""
+    return _reader(str(default_home()))
+
+
+@st.cache_resource
+def _reader(home: str) -> ReaderClient:
+    return ReaderClient(get_store())
+
+
+def read_digits(run_ids: list[int], prepared) -> dict[int, np.ndarray | str]:
+    """Returns each run's class probabilities for one prepared 28x28 digit (0-1), or a
+    sentence saying why that model cannot read it."""
+    with st.spinner("Reading..."):
+        answers = get_reader().read_images(run_ids, prepared[None])
+    return {run_id: answer if isinstance(answer, str) else answer[0] for run_id, answer in answers.items()}
+
+
+def read_reviews(run_ids: list[int], review: str) -> dict[int, float | str]:
+    """Returns each run's P(positive) for a review, or why that model cannot read it."""
+    with st.spinner("Reading..."):
+        answers = get_reader().read_texts(run_ids, [review])
+    return {
+        run_id: answer if isinstance(answer, str) else float(answer[0]) for run_id, answer in answers.items()
+    }
+
+
+def model_vocabulary(run_id: int) -> frozenset[str] | None:
+    """Returns the words a sentiment model knows (its vocabulary file, read once per run
+    without TensorFlow), or None when the run has no readable vocabulary."""
+    path = get_store().vocabulary_path(run_id)
+    try:
+        modified = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _vocabulary(str(path), modified)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _vocabulary(path: str, modified: int) -> frozenset[str] | None:
+    try:
+        return frozenset(load_vocabulary(Path(path)))
+    except (OSError, ValueError, TypeError):
+        return None

@@ -1,0 +1,162 @@
+"""Widgets several pages show: a preset's train button, every model's reading, a digit gallery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.architecture import ConfigError
+from core.datasets import DatasetUnavailable
+from core.presets import get_preset
+from core.runs import submit
+from ui.images import enlarge
+from ui.presenter import presenting
+from ui.resources import completed_runs, get_store
+
+MAX_MODELS = 12
+# A CNN and a dense network (an MLP) that both train in seconds, for "CNN against MLP".
+DEMO_PRESETS = ("Quick CNN", "DNN 128-128")
+HIGHLIGHT = "background-color: #FDE3C4"  # The theme's orange, faint: a model that reads otherwise.
+# Columns the readings table keeps in its data but does not show, so it fits a phone.
+HIDDEN_READING_COLUMNS = ("run", "family")
+
+
+def train_preset_button(preset_name: str, label: str, key: str) -> None:
+    """A button that queues a preset and opens the Train page on its run."""
+    if st.button(label, key=key, type="primary"):
+        try:
+            run_id = submit(get_store(), get_preset(preset_name).config, preset_name)
+        except (ConfigError, DatasetUnavailable) as error:
+            st.error(str(error))
+            return
+        st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
+
+
+def demo_button(key: str) -> None:
+    """A button that trains a quick CNN and a quick dense network (an MLP), one after the
+    other, and opens the Draw page on both (?demo=CNN,MLP), to see where they disagree."""
+    if not st.button(
+        "🆚 CNN against MLP",
+        key=key,
+        help="Trains Quick CNN and a small dense network (DNN 128-128), about a minute for both, "
+        "then opens Draw with both side by side.",
+    ):
+        return
+    run_ids = []
+    for preset_name in DEMO_PRESETS:
+        try:
+            run_ids.append(submit(get_store(), get_preset(preset_name).config, preset_name))
+        except (ConfigError, DatasetUnavailable) as error:
+            st.error(str(error))
+            return
+    st.switch_page("app_pages/draw.py", query_params={"demo": ",".join(str(i) for i in run_ids)})
+
+
+def trained_models(
+    dataset: str, missing: str, preset_name: str, label: str, key: str, also: Callable[[], None] | None = None
+) -> pd.DataFrame:
+    """Returns the completed runs of a dataset, best first; with none, says `missing`,
+    offers a button that trains the preset (and whatever `also` shows), and stops the page."""
+    runs = completed_runs(dataset)
+    if runs.empty:
+        st.info(missing)
+        train_preset_button(preset_name, label, key=key)
+        if also is not None:
+            also()
+        st.stop()
+    return runs
+
+
+def readings_table(rows: list[dict], score_column: str, key: str, highlight: Collection[int] = ()) -> None:
+    """Shows one row per model: its reading, a score bar and its test accuracy.
+
+    The rows of the runs in `highlight` stand out. The table fits a phone's width; in
+    presenter mode it is an HTML table, whose type the presenter stylesheet makes big.
+    """
+    table = pd.DataFrame(rows)
+    if "note" in table:  # Last, and empty rather than "None" for the models that read.
+        table = table[[c for c in table.columns if c != "note"] + ["note"]].fillna({"note": ""})
+    marked = [int(run_id) in highlight for run_id in table["run"]] if "run" in table else []
+    shown = [c for c in table.columns if c not in HIDDEN_READING_COLUMNS]
+
+    def colours(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            [[HIGHLIGHT if marked[i] else ""] * frame.shape[1] for i in range(len(frame))],
+            index=frame.index,
+            columns=frame.columns,
+        )
+
+    if presenting():
+        percent = {
+            c: table[c].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+            for c in (score_column, "test accuracy")
+            if c in table
+        }
+        st.table(table.assign(**percent)[shown].style.apply(colours, axis=None).hide(axis="index"))
+        return
+    # A model that could not read has no reading: a dash, not "None".
+    formats = {"reads": "{:.0f}", score_column: "{:.2%}", "test accuracy": "{:.2%}"}
+    formats = {column: text for column, text in formats.items() if column in table}
+    st.dataframe(
+        table.style.apply(colours, axis=None).format(formats, na_rep="–", subset=list(formats)),
+        hide_index=True,
+        key=key,
+        column_order=shown,
+        column_config={
+            "model": st.column_config.TextColumn(width=100),
+            "reads": st.column_config.NumberColumn(width=50),
+            "sentiment": st.column_config.TextColumn(width=90),
+            score_column: st.column_config.ProgressColumn(
+                min_value=0.0, max_value=1.0, format="percent", width=90
+            ),
+            "test accuracy": st.column_config.NumberColumn(
+                "test acc.", format="percent", width=65, help="The model's accuracy on the test set"
+            ),
+        },
+    )
+
+
+def every_models_reading(
+    runs: pd.DataFrame,
+    answers: Mapping[int, object],
+    describe: Callable[[object, dict], dict],
+    unavailable: dict,
+    score_column: str,
+    key: str,
+    highlight: Collection[int] = (),
+) -> None:
+    """Shows what each model made of one input, a row per model.
+
+    Args:
+        runs: completed runs, best first.
+        answers: each run's answer from the model reader, or a sentence saying why
+            that model could not read.
+        describe: turns a run's answer into reading columns, given the answer and run.
+        unavailable: the reading columns of a model that could not read (a 'note'
+            column says why).
+        score_column: the column shown as a 0-1 bar.
+        key: the table's widget key.
+        highlight: the runs whose rows stand out (they read otherwise than the rest).
+    """
+    rows = []
+    for run in runs.to_dict("records"):
+        if run["id"] not in answers:
+            continue
+        model = {"model": run["name"], "run": run["id"]}
+        answer = answers[run["id"]]
+        if isinstance(answer, str):
+            rows.append(model | unavailable | {"note": answer})
+            continue
+        rows.append(model | describe(answer, run) | {"test accuracy": run["test_accuracy"]})
+    readings_table(rows, score_column, key=key, highlight=highlight)
+
+
+def digit_gallery(images: Sequence[np.ndarray], captions: Sequence[str], per_row: int, factor: int) -> None:
+    """Shows images in rows of `per_row`, each enlarged `factor` times above its caption."""
+    for start in range(0, len(images), per_row):
+        row = zip(images[start : start + per_row], captions[start : start + per_row], strict=True)
+        for column, (image, caption) in zip(st.columns(per_row), row, strict=False):
+            column.image(enlarge(image, factor), caption=caption)
