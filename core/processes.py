@@ -1,4 +1,5 @@
-"""Facts about local processes read from /proc: is a pid alive, and since when.
+"""Local processes: starting the engine's own (`python -m core ...`), and facts read
+from /proc: is a pid alive, and since when.
 
 A pid alone does not name a process for long: once it exits, the kernel may give
 the same number to a new one. A process's start time tells the two apart.
@@ -7,7 +8,11 @@ the same number to a new one. A process's start time tells the two apart.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
 
 # A process start time is known to about a second (the boot time is whole seconds).
 START_TIME_TOLERANCE_SECONDS = 2.0
@@ -63,3 +68,19 @@ def same_process_since(pid: int | None, since: float | None) -> bool:
         return True
     started = process_started_at(pid)
     return started is None or started <= since + START_TIME_TOLERANCE_SECONDS
+
+
+def start_engine_process(home: Path, arguments: list[str], log_name: str) -> subprocess.Popen:
+    """Starts `python -m core ARGUMENTS` for a data directory, in its own session (it
+    outlives the caller), its output appended to `<home>/<log_name>`."""
+    environment = {**os.environ, "DIGITLAB_HOME": str(home)}
+    with open(Path(home) / log_name, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "core", *arguments],
+            cwd=REPO_DIR,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

@@ -15,8 +15,6 @@ import hashlib
 import json
 import os
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from multiprocessing.connection import Client, Connection, Listener
@@ -26,8 +24,8 @@ import numpy as np
 
 from core.config import IMAGE_SHAPE
 from core.locks import file_lock
+from core.processes import start_engine_process
 
-REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 60.0
 CRASHES_BEFORE_REFUSAL = 2
 IDLE_EXIT_SECONDS = 900.0  # A reader nobody asked for 15 minutes exits; the next reading starts one.
@@ -93,6 +91,7 @@ class ReaderClient:
         self.home = Path(store.home)
         self._key = auth_key(self.home)
         self._address = socket_address(self.home)
+        self._started: list = []  # Readers this client started, waited for once they exit.
 
     def read_images(self, run_ids: list[int], images: np.ndarray) -> dict[int, np.ndarray | str]:
         """Returns, for each run, class probabilities (N, classes) of images (N, 28, 28)
@@ -164,17 +163,9 @@ class ReaderClient:
                 return
             except (OSError, EOFError):
                 pass
-            environment = {**os.environ, "DIGITLAB_HOME": str(self.home)}
-            with open(self.home / "reader.log", "ab") as log:
-                subprocess.Popen(
-                    [sys.executable, "-m", "core", "reader", "--idle-exit", str(IDLE_EXIT_SECONDS)],
-                    cwd=REPO_DIR,
-                    env=environment,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            arguments = ["reader", "--idle-exit", str(IDLE_EXIT_SECONDS)]
+            self._started.append(start_engine_process(self.home, arguments, "reader.log"))
+            self._started = [process for process in self._started if process.poll() is None]
             deadline = time.monotonic() + START_TIMEOUT_SECONDS
             while time.monotonic() < deadline:  # Hold the lock until it answers.
                 try:

@@ -18,17 +18,15 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 from core.locks import file_lock
 from core.model_files import DiskFull, remove_leftover_temporaries
-from core.processes import same_process_since
+from core.processes import same_process_since, start_engine_process
 from core.store import RunStore
 
 HEARTBEAT_SECONDS = 2.0
 STOP_POLL_SECONDS = 0.25
 IDLE_POLL_SECONDS = 0.5
-REPO_DIR = Path(__file__).resolve().parent.parent
 _spawned: list[subprocess.Popen] = []
 _exit_codes: dict[int, int] = {}  # pid -> return code of the workers this process started.
 _spawn_lock = threading.Lock()  # One server's sessions never spawn workers twice at once.
@@ -129,20 +127,10 @@ def ensure_workers(store: RunStore, idle_exit_seconds: float = 30.0) -> int:
 
 def spawn_worker(store: RunStore, idle_exit_seconds: float | None) -> subprocess.Popen:
     """Starts `python -m core worker` in its own session (it outlives the caller)."""
-    command = [sys.executable, "-m", "core", "worker"]
+    arguments = ["worker"]
     if idle_exit_seconds is not None:
-        command += ["--idle-exit", str(idle_exit_seconds)]
-    environment = {**os.environ, "DIGITLAB_HOME": str(store.home)}
-    with open(store.home / "worker.log", "ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_DIR,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        arguments += ["--idle-exit", str(idle_exit_seconds)]
+    process = start_engine_process(store.home, arguments, "worker.log")
     store.register_worker(process.pid)
     _spawned.append(process)
     return process
