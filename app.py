@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.store import StoreError
-from ui.resources import keep_workers_alive
+from ui.resources import get_store, keep_workers_alive
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 navigation = st.navigation(
@@ -17,9 +17,9 @@ navigation = st.navigation(
     ]
 )
 try:
+    if get_store().read_only_reason:
+        st.warning(get_store().read_only_reason, icon="🔒")
     keep_workers_alive()
     navigation.run()
-except StoreError as error:
-    st.error(
-        f"{error}. Check that the folder exists and is writable, or set DIGITLAB_HOME to another folder."
-    )
+except StoreError as error:  # Its message says what happened and what to do.
+    st.error(str(error))

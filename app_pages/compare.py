@@ -66,7 +66,7 @@ def runs_table(table: pd.DataFrame, audience: bool = False) -> list[int]:
     shown = table.assign(
         test_accuracy=table["test_accuracy"] * 100,
         best_val_accuracy=table["best_val_accuracy"] * 100,
-        status=table["status"].map(STATUS_LABELS),
+        status=table["status"].map(STATUS_LABELS).where(table["config_error"] == "", "⚠️ unreadable"),
         epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
     )
     event = st.dataframe(
@@ -116,6 +116,8 @@ def run_in_detail(store: RunStore, table: pd.DataFrame, audience: bool = False) 
         st.warning("That run no longer exists.")
         return
     st.caption(f"Data: {run['data_source'] or 'not loaded yet'} · status: {STATUS_LABELS[run['status']]}")
+    if run["config"] is None:
+        st.error(f"This run's stored settings cannot be read: {run['config_error']} It can only be deleted.")
     if run["status"] == "failed":  # The reason may name server paths: the lab alone shows it.
         st.error("This run failed." if audience else f"This run failed: {run['error']}")
     if run["status"] == "completed" and run["evaluation"]:
@@ -218,8 +220,22 @@ def main(audience: bool = False) -> None:
         return
     table = filtered(table)
     selected = runs_table(table, audience)
+    if not audience:
+        disk_use(store)
     curves(store, table, selected)
     run_in_detail(store, table, audience)
+
+
+def disk_use(store: RunStore) -> None:
+    """How much disk the models take, and model files that belong to no run."""
+    orphans = store.orphaned_model_files()
+    note = (
+        f" · {len(orphans)} model file(s) belong to no run (a restored or replaced store): "
+        + ", ".join(path.name for path in orphans[:5])
+        if orphans
+        else ""
+    )
+    st.caption(f"Models folder: {store.models_folder_bytes() / 1e6:,.1f} MB in {store.models_dir}{note}")
 
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; importing it runs nothing.

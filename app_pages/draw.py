@@ -8,7 +8,7 @@ from core.preprocess import ImageError, NotADigitError, decode_image, prepare_di
 from core.store import ACTIVE
 from ui.audience import audience_read_digits
 from ui.charts import probability_figure
-from ui.format import run_label
+from ui.format import as_text, run_label
 from ui.images import enlarge
 from ui.presenter import canvas_size, presenter_mode, presenting, readable
 from ui.resources import completed_runs, get_dataset, get_store, keep_workers_alive, read_digits
@@ -122,7 +122,7 @@ def show_reading(probabilities: np.ndarray | str, truth: int | None, chart_area=
 def disagreement(runs, answers: dict, chosen: int) -> set[int]:
     """Says which model reads what when the models disagree; returns the runs whose
     reading differs from the chosen model's (none when they all agree)."""
-    names = {int(row["id"]): row["name"] for _, row in runs.iterrows()}
+    names = {int(row["id"]): as_text(row["name"]) for _, row in runs.iterrows()}
     readings = {
         run_id: int(answer.argmax())
         for run_id, answer in answers.items()
@@ -175,11 +175,11 @@ def demo_progress(run_ids: list[int]) -> None:
         epochs = run["config"].epochs if run["config"] else 1
         done = (run["epoch"] + run["batch"] / max(run["batches"], 1)) / epochs
         if run["status"] == "queued":
-            text = f"{run['name']}: waiting for its turn"
+            text = f"{as_text(run['name'])}: waiting for its turn"
         elif run["status"] == "running":
-            text = f"{run['name']}: epoch {min(run['epoch'] + 1, epochs)} of {epochs}"
+            text = f"{as_text(run['name'])}: epoch {min(run['epoch'] + 1, epochs)} of {epochs}"
         else:
-            text, done = f"{run['name']}: {run['status']}", 1.0
+            text, done = f"{as_text(run['name'])}: {run['status']}", 1.0
         st.progress(min(done, 1.0), text=text)
     st.caption("Draw opens with both models as soon as they are trained (about a minute).")
     if not still_training:

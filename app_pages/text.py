@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.text import tokenize
+from ui.format import as_text
 from ui.presenter import presenter_mode
 from ui.resources import model_vocabulary, read_reviews
 from ui.widgets import MAX_MODELS, every_models_reading, trained_models
@@ -53,7 +54,7 @@ if not review.strip():
 if not tokenize(review):
     st.warning("There are no English words in that review to read: type a few words.")
     st.stop()
-names = {int(row["id"]): row["name"] for row in runs.head(MAX_MODELS).to_dict("records")}
+names = {int(row["id"]): as_text(row["name"]) for row in runs.head(MAX_MODELS).to_dict("records")}
 words = review_words(review)
 blind = {run_id: name for run_id, name in names.items() if knows_none(run_id, words)}
 if blind:

@@ -368,6 +368,9 @@ def show_run(store: RunStore, run_id: int, polling: bool) -> None:
         st.dataframe(table.style.format("{:.4f}"), key="epoch_table")
     if len(queue) > 1 or (queue and queue[0]["id"] != run_id):
         st.caption("Queue: " + ", ".join(f"#{r['id']} {as_text(r['name'])} ({r['status']})" for r in queue))
+    waiting = sum(r["status"] == "queued" for r in queue)
+    if waiting > 1 and st.button(f"⏹️ Cancel all {waiting} queued runs", key="cancel_all_queued"):
+        st.toast(f"{store.cancel_queued()} queued runs cancelled")
     if run["status"] not in ACTIVE and polling:
         st.rerun()  # The run ended: rerun the page so polling stops.
 
@@ -439,12 +442,14 @@ def show_progress(store: RunStore, run: dict, epochs: pd.DataFrame | None = None
 def show_results(run: dict) -> None:
     """A completed run: test accuracy, best validation accuracy, time, prediction speed,
     and where to try the model."""
+    def shown(value, style: str) -> str:  # A row another program wrote may lack results.
+        return "–" if value is None else format(value, style)
+
     cols = st.columns(4)
-    cols[0].metric("Test accuracy", f"{run['test_accuracy']:.2%}")
-    best = run["best_val_accuracy"]
-    cols[1].metric("Best val accuracy", f"{best:.2%}" if best else "-")
-    cols[2].metric("Time", format_seconds(run["total_seconds"]))
-    cols[3].metric("ms / prediction", f"{run['ms_per_prediction']:.2f}")
+    cols[0].metric("Test accuracy", shown(run["test_accuracy"], ".2%"))
+    cols[1].metric("Best val accuracy", shown(run["best_val_accuracy"], ".2%"))
+    cols[2].metric("Time", format_seconds(run["total_seconds"] or 0))
+    cols[3].metric("ms / prediction", shown(run["ms_per_prediction"], ".2f"))
     if run["note"]:
         st.caption(run["note"])
     if run["dataset"] == "mnist":

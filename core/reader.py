@@ -3,9 +3,10 @@ digits and reviews for the web server, so the server never imports TensorFlow.
 
 `python -m core reader` serves requests on a Unix socket in the data directory,
 authenticated with a key only the data directory's owner can read. Messages are a
-JSON header and raw float32 bytes (no pickle). `ReaderClient` starts the reader when
-none answers, restarts it when it died, and refuses a model that crashed it twice
-instead of retrying it forever.
+JSON header and raw array bytes (no pickle): one float32 array for readings, several
+arrays (float32, int32, bool) for explanations (`core.explain.results.pack`).
+`ReaderClient` starts the reader when none answers, restarts it when it died, and
+refuses a model that crashed it twice instead of retrying it forever.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import IMAGE_SHAPE
+from core.explain.results import WIRE_DTYPES, pack, unpack
 from core.locks import file_lock
 from core.processes import start_engine_process
 
@@ -59,8 +61,16 @@ def auth_key(home: Path) -> bytes:
         return bytes.fromhex(key)
 
 
-def send(connection: Connection, header: dict, payload: np.ndarray | None = None) -> None:
-    """Sends a JSON header and, if given, a float32 array's bytes."""
+def send(connection: Connection, header: dict, payload: np.ndarray | list | None = None) -> None:
+    """Sends a JSON header and, if given, a float32 array's bytes, or the bytes of each
+    array of a list (float32, int32 or bool; their types and shapes go in the header)."""
+    if isinstance(payload, list):
+        arrays = [np.ascontiguousarray(array) for array in payload]
+        header = {**header, "arrays": [[array.dtype.name, list(array.shape)] for array in arrays]}
+        connection.send_bytes(json.dumps(header).encode())
+        for array in arrays:
+            connection.send_bytes(array.tobytes())
+        return
     if payload is not None:
         payload = np.ascontiguousarray(payload, dtype=np.float32)
         header = {**header, "shape": list(payload.shape)}
@@ -69,9 +79,22 @@ def send(connection: Connection, header: dict, payload: np.ndarray | None = None
         connection.send_bytes(payload.tobytes())
 
 
-def receive(connection: Connection, max_bytes: int = 64 << 20) -> tuple[dict, np.ndarray | None]:
-    """Receives what `send` sent: the header and the array, or None."""
+def receive(connection: Connection, max_bytes: int = 64 << 20) -> tuple[dict, np.ndarray | list | None]:
+    """Receives what `send` sent: the header and the array, the list of arrays, or None.
+
+    Raises:
+        ValueError: an array of a type that may not travel (anything but float32,
+            int32 and bool).
+    """
     header = json.loads(connection.recv_bytes(1 << 20))
+    if "arrays" in header:
+        arrays = []
+        for dtype, shape in header["arrays"]:
+            if dtype not in WIRE_DTYPES:
+                raise ValueError(f"An array of type {dtype!r} may not travel to or from the reader.")
+            data = np.frombuffer(connection.recv_bytes(max_bytes), dtype=dtype)
+            arrays.append(data.reshape(tuple(int(size) for size in shape)))
+        return header, arrays
     if "shape" not in header:
         return header, None
     shape = tuple(int(size) for size in header["shape"])
@@ -103,6 +126,35 @@ class ReaderClient:
         """Returns, for each run, P(positive) of each text, or why it cannot read."""
         texts = [str(text)[:MAX_TEXT_CHARACTERS] for text in texts[:MAX_BATCH]]
         return self._read(run_ids, {"op": "texts", "texts": texts}, None)
+
+    def explain_image(
+        self, run_id: int, image: np.ndarray, target: int | None = None, views: tuple[str, ...] | None = None
+    ) -> dict | str:
+        """Returns the "Inside the model" views of one image (28, 28) in [0, 1], or a
+        sentence saying why this model cannot explain it.
+
+        Args:
+            run_id: a completed digit run.
+            image: the 28x28 the model sees.
+            target: the class the attributions explain; None for the predicted one.
+            views: names from `core.explain.IMAGE_VIEWS`; None for all the model has.
+
+        Returns:
+            What `core.explain.explain_image` returns: "probabilities", "predicted",
+            "target", "available" and one result dataclass per view; the "map" view
+            is the run's digit map (built once per model file, then read from disk).
+        """
+        image = np.asarray(image, dtype=np.float32).reshape(1, *IMAGE_SHAPE)
+        request = {"op": "explain_image", "target": None if target is None else int(target)}
+        if views is not None:
+            request["views"] = [str(name) for name in views]
+        return self._read([run_id], request, image)[int(run_id)]
+
+    def explain_text(self, run_id: int, text: str):
+        """Returns a sentiment model's verdict on a review word by word (a
+        `core.explain.WordReading`), or a sentence saying why it cannot."""
+        request = {"op": "explain_text", "text": str(text)[:MAX_TEXT_CHARACTERS]}
+        return self._read([run_id], request, None)[int(run_id)]
 
     def _read(self, run_ids: list[int], request: dict, payload) -> dict[int, np.ndarray | str]:
         answers: dict[int, np.ndarray | str] = {}
@@ -139,6 +191,8 @@ class ReaderClient:
             connection.close()
         if not header.get("ok"):
             raise ReaderUnavailable(header.get("error", "The model reader could not read."))
+        if "result" in header:
+            return unpack(header["result"], result)
         return result
 
     def _connect(self) -> Connection:
@@ -199,7 +253,9 @@ class ReaderServer:
         self.store = store
         self.idle_exit_seconds = idle_exit_seconds
         self._predictors: dict[int, tuple[float, object]] = {}
+        self._digit_maps: dict[int, tuple[float, object]] = {}
         self._lock = threading.Lock()
+        self._maps_lock = threading.Lock()  # Building a map takes a second or two: not under `_lock`.
         self._last_request = time.monotonic()
 
     def serve(self) -> None:
@@ -232,19 +288,61 @@ class ReaderServer:
             try:
                 request, payload = receive(connection)
                 result = self.read(request, payload)
-                send(connection, {"ok": True}, result)
+                if isinstance(result, np.ndarray):
+                    send(connection, {"ok": True}, result)
+                else:
+                    structure, arrays = pack(result)
+                    send(connection, {"ok": True, "result": structure}, arrays)
             except Exception as error:  # Every failure becomes an answer, never a dead reader.
                 with contextlib.suppress(OSError):
                     send(connection, {"ok": False, "error": _sentence(error)})
 
-    def read(self, request: dict, payload: np.ndarray | None) -> np.ndarray:
-        """Returns the readings one request asks for."""
-        predictor = self.predictor(int(request["run_id"]), float(request.get("modified", 0.0)))
+    def read(self, request: dict, payload: np.ndarray | None):
+        """Returns the readings (an array) or the explanation one request asks for."""
+        run_id, modified = int(request["run_id"]), float(request.get("modified", 0.0))
+        predictor = self.predictor(run_id, modified)
         if request["op"] == "images":
             return predictor.predict_images(payload)
         if request["op"] == "texts":
             return predictor.predict_texts([str(text) for text in request["texts"]])
+        if request["op"] == "explain_image":
+            return self._explain_image(run_id, modified, predictor, payload, request)
+        if request["op"] == "explain_text":
+            from core.explain import explain_text
+
+            if predictor.vocabulary is None:
+                raise ValueError("This model reads images, not text.")
+            return explain_text(
+                predictor.model, predictor.vocabulary, str(request["text"]), predictor.max_words
+            )
         raise ValueError(f"Unknown request '{request['op']}'.")
+
+    def _explain_image(self, run_id: int, modified: float, predictor, payload, request: dict) -> dict:
+        from core.explain import available_views, digit_map_for_run, explain_image
+
+        if predictor.vocabulary is not None:
+            raise ValueError("This model reads text, not images.")
+        if payload is None or payload.size != IMAGE_SHAPE[0] * IMAGE_SHAPE[1]:
+            raise ValueError("Send one 28x28 image to explain.")
+        views = request.get("views")
+        digit_map = None
+        if "map" in (views or available_views(predictor.model)):
+            with self._maps_lock:
+                cached = self._digit_maps.get(run_id)
+                if cached is None or cached[0] != modified:
+                    self._digit_maps[run_id] = (
+                        modified,
+                        digit_map_for_run(self.store, run_id, predictor.model),
+                    )
+                digit_map = self._digit_maps[run_id][1]
+        target = request.get("target")
+        return explain_image(
+            predictor.model,
+            payload,
+            target=None if target is None else int(target),
+            views=None if views is None else tuple(str(name) for name in views),
+            digit_map=digit_map,
+        )
 
     def predictor(self, run_id: int, modified: float):
         """Returns the run's loaded predictor, loading it (again, if its file changed)."""

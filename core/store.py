@@ -132,7 +132,7 @@ class QueueFull(ConfigError):
         super().__init__("queue", message)
 
 
-_MODEL_FILE = re.compile(r"run-(\d+)\.(?:keras|vocab\.json)")
+_MODEL_FILE = re.compile(r"run-(\d+)\.(?:keras|vocab\.json|map\.npz)")
 _DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
@@ -584,6 +584,10 @@ class RunStore:
         """Returns where a text run's vocabulary lives."""
         return self.models_dir / f"run-{int(run_id)}.vocab.json"
 
+    def digit_map_path(self, run_id: int) -> Path:
+        """Returns where a digit run's 2-D map is cached (`core.explain.digit_map`)."""
+        return self.models_dir / f"run-{int(run_id)}.map.npz"
+
     # The worker's side: claim, progress, results.
 
     def claim_next(self, worker_pid: int, max_running: int = 1) -> int | None:
@@ -713,7 +717,7 @@ class RunStore:
     def delete_run(self, run_id: int) -> None:
         """Deletes a run, its metrics and its files."""
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
-        for path in (self.model_path(run_id), self.vocabulary_path(run_id)):
+        for path in (self.model_path(run_id), self.vocabulary_path(run_id), self.digit_map_path(run_id)):
             path.unlink(missing_ok=True)
 
     def cancel_queued(self) -> int:

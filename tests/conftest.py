@@ -1,7 +1,9 @@
 """Shared fixtures: every test gets its own data directory and never goes online."""
 
 import os
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +38,17 @@ def mnist():
     """The real offline MNIST file: (x_train, y_train, x_test, y_test)."""
     with np.load(REPO_DIR / "bundled_data" / "mnist-offline.npz") as data:
         return tuple(data[key] for key in ("x_train", "y_train", "x_test", "y_test"))
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MB file system (tmpfs), unmounted afterwards; needs root."""
+    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.decode().strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)

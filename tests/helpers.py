@@ -1,5 +1,7 @@
-"""Small helpers the tests share: waiting for a run to reach a state."""
+"""Small helpers the tests share: queueing, waiting for a run to reach a state, rows
+written as another program might."""
 
+import sqlite3
 import time
 
 from core.presets import get_preset
@@ -32,3 +34,14 @@ def wait_for_status(store, run_id, statuses, timeout=180.0):
         timeout=timeout,
         message=f"run {run_id} to become {statuses}",
     )
+
+
+def insert_raw_run(store, config_text, name="raw", status="completed"):
+    """Writes a run row as another program (or version) might, bypassing the engine."""
+    with sqlite3.connect(store.path) as db:
+        cursor = db.execute(
+            "INSERT INTO runs (name, dataset, family, preset, config, status, created_at)"
+            " VALUES (?, 'mnist', 'dense', '', ?, ?, ?)",
+            (name, config_text, status, time.time()),
+        )
+        return cursor.lastrowid

@@ -3,10 +3,7 @@ says what happened. Real SQLite files, real mounts where the machine allows them
 
 import math
 import os
-import sqlite3
 import subprocess
-import time
-import uuid
 
 import pytest
 
@@ -15,19 +12,9 @@ from core.config import ConfigUnreadable, LayerSpec, RunConfig
 from core.presets import get_preset
 from core.runs import QueueFull, submit
 from core.store import RunStore, StoreError, StoreReadOnly, backup_store, restore_store
+from tests.helpers import insert_raw_run
 
 MLP = get_preset("MLP 32").config.with_changes(epochs=1, limit=2000)
-
-
-def insert_raw_run(store, config_text, name="raw", status="completed"):
-    """Writes a run row as another program (or version) might, bypassing the engine."""
-    with sqlite3.connect(store.path) as db:
-        cursor = db.execute(
-            "INSERT INTO runs (name, dataset, family, preset, config, status, created_at)"
-            " VALUES (?, 'mnist', 'dense', '', ?, ?, ?)",
-            (name, config_text, status, time.time()),
-        )
-        return cursor.lastrowid
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
@@ -164,20 +151,6 @@ def test_damaged_store_says_so_where_the_backups_are_and_how_to_start_afresh(sto
     assert RunStore(store.home).runs_table()["name"].tolist() == ["lost"]
     with pytest.raises(StoreError, match="not a Digit Lab run store"):
         restore_store(store.home, kept)  # Garbage is never restored.
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 1 MB file system (tmpfs), unmounted afterwards; needs root."""
-    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount_point)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def test_full_disk_opens_the_store_read_only_with_a_reason_and_refuses_writes(tiny_disk):

@@ -18,9 +18,15 @@ STATUS_LABELS = {
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:=])")
 
 
+# Markdown turns bare addresses into links even when escaped; a zero-width space inside
+# their start keeps them text and looks the same.
+AUTOLINK_START = re.compile(r"(?i)(?<=h)(?=ttps?:)|(?<=w)(?=ww\.)|(?<=@)")
+
+
 def as_text(text: str) -> str:
-    """Escapes user text (a run name) so Markdown shows it as typed, never as markup."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    """Escapes user text (a run name) so Markdown shows it as typed, never as markup
+    or a link."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", AUTOLINK_START.sub("\u200b", str(text)))
 
 
 def dataset_label(name: str) -> str:

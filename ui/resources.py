@@ -44,9 +44,12 @@ def keep_workers_alive() -> None:
     """Marks runs of dead workers failed and starts a worker for waiting runs
     (at most every 2 seconds per server: every rerun of every page calls it)."""
     global _last_check
+    store = get_store()
+    if store.read_only_reason:  # Nothing can be written: no run can change or start.
+        return
     if time.monotonic() - _last_check >= WORKER_CHECK_SECONDS:
         _last_check = time.monotonic()
-        ensure_workers(get_store())
+        ensure_workers(store)
 
 
 def completed_runs(dataset: str) -> pd.DataFrame:

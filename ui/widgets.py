@@ -12,6 +12,7 @@ from core.architecture import ConfigError
 from core.datasets import DatasetUnavailable
 from core.presets import get_preset
 from core.runs import submit
+from ui.format import as_text
 from ui.images import enlarge
 from ui.presenter import presenting
 from ui.resources import completed_runs, get_store
@@ -95,7 +96,10 @@ def readings_table(rows: list[dict], score_column: str, key: str, highlight: Col
             for c in (score_column, "test accuracy")
             if c in table
         }
-        st.table(table.assign(**percent)[shown].style.apply(colours, axis=None).hide(axis="index"))
+        # st.table reads Markdown: names and notes are shown as text.
+        texts = {c: table[c].map(as_text) for c in ("model", "note") if c in table}
+        table = table.assign(**percent, **texts)[shown]
+        st.table(table.style.apply(colours, axis=None).hide(axis="index"))
         return
     # A model that could not read has no reading: a dash, not "None".
     formats = {"reads": "{:.0f}", score_column: "{:.2%}", "test accuracy": "{:.2%}"}
