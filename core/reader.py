@@ -351,6 +351,7 @@ class ReaderServer:
         with self._lock:
             cached = self._predictors.get(run_id)
             if cached is None or cached[0] != modified:
+                print(f"reader: loading run {run_id}", flush=True)
                 self._predictors[run_id] = (modified, load_predictor(self.store, run_id))
             return self._predictors[run_id][1]
 

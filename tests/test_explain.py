@@ -21,7 +21,8 @@ INK = 0.5  # A pixel at least this bright is ink.
 
 def _digit_config(family, **changes):
     layers = family_layers(family, units=changes.pop("units", (16,)), filters=(8, 16))
-    return RunConfig(family=family, layers=layers, epochs=1, limit=2000, batch_size=32, **changes)
+    settings = {"epochs": 1, "limit": 2000, "batch_size": 32, **changes}
+    return RunConfig(family=family, layers=layers, **settings)
 
 
 @pytest.fixture(scope="module")

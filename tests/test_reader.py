@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -87,3 +88,27 @@ def test_the_caller_never_imports_tensorflow(trained, mnist):
     )
     assert output.returncode == 0, output.stderr
     assert output.stdout.split() == ["False", "False"]
+
+
+def test_a_model_that_kills_the_reader_twice_is_refused_and_the_others_still_read(trained, mnist):
+    store, digits, _ = trained
+    image = mnist[2][:1] / 255.0
+    client = ReaderClient(store)
+    log = store.home / "reader.log"
+    log.touch()
+    for _ in range(2):  # Each time, the reader dies while it loads this model.
+        answers = {}
+        seen = log.read_text().count(f"loading run {digits[0]}")
+        ask = lambda got=answers: got.update(client.read_images(digits[:1], image))  # noqa: E731
+        reading = threading.Thread(target=ask)
+        reading.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and log.read_text().count(f"loading run {digits[0]}") == seen:
+            time.sleep(0.01)
+        os.kill(reader_pid(store), signal.SIGKILL)
+        reading.join(timeout=120)
+        assert "stopped while reading" in answers[digits[0]]
+    refused = client.read_images(digits, image)
+    assert "no longer loaded" in refused[digits[0]]
+    assert refused[digits[1]].shape == (1, 10), "every other model still reads"
+    assert log.read_text().count(f"loading run {digits[0]}") == 2, "it is not loaded a third time"
