@@ -192,7 +192,10 @@ class ReaderClient:
         if not header.get("ok"):
             raise ReaderUnavailable(header.get("error", "The model reader could not read."))
         if "result" in header:
-            return unpack(header["result"], result)
+            try:
+                return unpack(header["result"], result)
+            except (ValueError, TypeError, KeyError) as error:
+                raise ReaderUnavailable(f"The model reader's answer could not be read ({error}).") from error
         return result
 
     def _connect(self) -> Connection:

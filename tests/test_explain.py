@@ -84,21 +84,30 @@ def test_a_map_for_another_class_answers_why_not(models, digits):
         explain.explain_image(model, digits[0][0], target=10)
 
 
-@pytest.mark.parametrize("method", ["integrated gradients", "Grad-CAM"])
+@pytest.mark.parametrize("method", ["integrated gradients", "HiResCAM", "Grad-CAM"])
 def test_attributions_concentrate_on_ink(models, digits, method):
     model = models["cnn"].model
     images = digits[0]
-    if method == "Grad-CAM":
-        maps = explain.grad_cam_batch(model, images)[0]
-        assert (maps >= 0).all()
-    else:
+    if method == "integrated gradients":
         maps = explain.integrated_gradients_batch(model, images)[0]
+    else:
+        maps = explain.grad_cam_batch(model, images, method=method)[0]
+        assert (maps >= 0).all()
     positive = np.clip(maps, 0, None)
+    drawn = positive.sum(axis=(1, 2)) > 0
     ink = images >= INK
-    mass_on_ink = (positive * ink).sum(axis=(1, 2)) / positive.sum(axis=(1, 2))
-    ink_share = ink.mean(axis=(1, 2))
-    assert (mass_on_ink > ink_share).mean() >= 0.9, (mass_on_ink, ink_share)
-    assert mass_on_ink.mean() > 2 * ink_share.mean()
+    mass_on_ink = (positive * ink).sum(axis=(1, 2))[drawn] / positive.sum(axis=(1, 2))[drawn]
+    ink_share = ink.mean(axis=(1, 2))[drawn]
+    if method == "Grad-CAM":
+        # Grad-CAM averages each map's gradient over its cells, so on a model that
+        # flattens its maps into dense layers some maps come out blank, and the rest
+        # spread over the digit's surroundings (see bench/explain.py).
+        assert drawn.mean() >= 0.5
+        assert mass_on_ink.mean() > ink_share.mean()
+    else:
+        assert drawn.all()
+        assert (mass_on_ink > ink_share).mean() >= 0.9, (mass_on_ink, ink_share)
+        assert mass_on_ink.mean() > 2 * ink_share.mean()
 
 
 def test_grad_cam_cells_sit_over_the_pixels_they_see():
@@ -117,7 +126,14 @@ def test_grad_cam_cells_sit_over_the_pixels_they_see():
 def test_feature_maps_and_filters_have_each_layers_shape(models, digits):
     model = models["cnn"].model
     views = explain.explain_image(model, digits[0][0])
-    assert set(views["available"]) == {"attribution", "grad_cam", "feature_maps", "filters", "map"}
+    assert set(views["available"]) == {
+        "attribution",
+        "grad_cam",
+        "hires_cam",
+        "feature_maps",
+        "filters",
+        "map",
+    }
     maps = views["feature_maps"]
     assert [layer.maps.shape for layer in maps] == [(8, 26, 26), (16, 11, 11)]
     assert maps[0].layer.startswith("Conv2D 8 3x3") and maps[0].caption

@@ -22,12 +22,13 @@ class Attribution:
     """Where the model looked: one score per pixel of the 28x28 it sees.
 
     Attributes:
-        method: "integrated gradients" or "Grad-CAM".
+        method: "integrated gradients", "Grad-CAM" or "HiResCAM".
         target: the class explained (the predicted one unless another was asked for).
         heatmap: (28, 28) float32. Integrated gradients: positive pixels raise the
             class's score (its logit, the value before softmax), negative ones lower
-            it, and the map sums to `score - baseline_score`. Grad-CAM: zero or
-            positive, large where the last convolution saw evidence for the class.
+            it, and the map sums to `score - baseline_score` (within 5 %).
+            Grad-CAM and HiResCAM: zero or positive, large where the last
+            convolution saw evidence for the class; `baseline_score` is 0.
         score: the class's logit for this image.
         baseline_score: the class's logit for a blank image (integrated gradients).
         caption: one plain sentence for the page.
@@ -221,7 +222,8 @@ def unpack(structure, arrays: list[np.ndarray]):
     """Builds back what `pack` split (lists come back as tuples).
 
     Raises:
-        ValueError: the structure names an unknown type or a missing array.
+        ValueError: the structure names an unknown type, wrong fields or a missing
+            array.
     """
 
     def decode(item):
@@ -238,7 +240,10 @@ def unpack(structure, arrays: list[np.ndarray]):
             kind = RESULT_TYPES.get(item["type"])
             if kind is None:
                 raise ValueError(f"Unknown explanation type '{item['type']}'.")
-            return kind(**{name: decode(entry) for name, entry in item["fields"].items()})
+            values = {name: decode(entry) for name, entry in item["fields"].items()}
+            if set(values) != {spec.name for spec in fields(kind)}:
+                raise ValueError(f"The explanation's {item['type']} has the wrong fields.")
+            return kind(**values)
         return {key: decode(entry) for key, entry in item["dict"].items()}
 
     return decode(structure)

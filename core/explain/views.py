@@ -16,6 +16,7 @@ from core.explain.words import read_review
 IMAGE_VIEWS = {
     "attribution": ("cnn", "dense", "recurrent"),
     "grad_cam": ("cnn",),
+    "hires_cam": ("cnn",),
     "feature_maps": ("cnn",),
     "filters": ("cnn",),
     "dense_units": ("dense",),
@@ -52,7 +53,7 @@ def explain_image(
     Returns:
         A dict with "probabilities" ((classes,) float32), "predicted" (int),
         "target" (int), "available" (the view names this model has) and one entry
-        per view computed: "attribution" and "grad_cam" (`Attribution`),
+        per view computed: "attribution", "grad_cam" and "hires_cam" (`Attribution`),
         "feature_maps" (a tuple of `LayerMaps`), "filters" (`Filters`),
         "dense_units" (`DenseUnits`), "rows" (`RowReading`), "map" (`MapView`).
 
@@ -80,6 +81,7 @@ def explain_image(
     compute = {
         "attribution": lambda: integrated_gradients(model, image, target),
         "grad_cam": lambda: grad_cam(model, image, target),
+        "hires_cam": lambda: grad_cam(model, image, target, method="HiResCAM"),
         "feature_maps": lambda: feature_maps(model, image),
         "filters": lambda: first_layer_filters(model),
         "dense_units": lambda: dense_units(model, image),
