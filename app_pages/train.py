@@ -442,6 +442,7 @@ def show_progress(store: RunStore, run: dict, epochs: pd.DataFrame | None = None
 def show_results(run: dict) -> None:
     """A completed run: test accuracy, best validation accuracy, time, prediction speed,
     and where to try the model."""
+
     def shown(value, style: str) -> str:  # A row another program wrote may lack results.
         return "–" if value is None else format(value, style)
 
