@@ -140,6 +140,14 @@ def _error_name(error: BaseException) -> str:
     return getattr(error, "sqlite_errorname", "") or ""
 
 
+def _cannot_open_message(home: Path, error: BaseException) -> str:
+    """The message for a data directory that cannot be opened at all."""
+    return (
+        f"Cannot open the run store in {home}: {error}. Check that the folder exists and is "
+        "writable, or set DIGITLAB_HOME to another folder."
+    )
+
+
 def _has_schema(db: sqlite3.Connection) -> bool:
     names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     return {"meta", "runs"} <= names
@@ -378,7 +386,7 @@ class RunStore:
             raise StoreError(_damaged_message(self.home, error)) from error
         reason = _unwritable_reason(self.home, error) if self.path.is_file() else None
         if reason is None:
-            raise StoreError(f"Cannot open the run store in {self.home}: {error}") from error
+            raise StoreError(_cannot_open_message(self.home, error)) from error
         uri = self.path.resolve().as_uri()
         # A WAL store needs its -shm file to be read; where that cannot be created
         # either, read the file as it is (immutable: no locks, no WAL).
@@ -391,7 +399,7 @@ class RunStore:
             except sqlite3.Error as read_error:
                 if _error_name(read_error) in _DAMAGED:
                     raise StoreError(_damaged_message(self.home, read_error)) from read_error
-        raise StoreError(f"Cannot open the run store in {self.home}: {error}") from error
+        raise StoreError(_cannot_open_message(self.home, error)) from error
 
     def _connect(self) -> sqlite3.Connection:
         if self._read_only_uri:
