@@ -29,10 +29,11 @@ starts one for the data directory if none runs; it exits after 15 idle minutes).
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
+
+from bench.prediction import median_ms
 
 FRACTION = 0.10
 SEED = 1
@@ -156,17 +157,6 @@ def completeness(model, images: np.ndarray, targets: np.ndarray, flat_maps: np.n
     )
 
 
-def median_ms(call, repeats: int = 10) -> float:
-    """Returns the median milliseconds of `call()` after one warm-up call."""
-    call()
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        timings.append((time.perf_counter() - start) * 1000)
-    return statistics.median(timings)
-
-
 def view_times(store, run_id: int, model, image: np.ndarray) -> None:
     """Prints the warm time of every view of one drawing, in this process and through
     the model reader."""
@@ -178,16 +168,16 @@ def view_times(store, run_id: int, model, image: np.ndarray) -> None:
     print(f"  digit map: {time.perf_counter() - start:.2f} s to build or read (once per model file)")
     times = []
     for name in available_views(model):
-        ms = median_ms(lambda name=name: explain_image(model, image, views=(name,), digit_map=digit_map))
+        ms = median_ms(lambda name=name: explain_image(model, image, views=(name,), digit_map=digit_map), 10)
         times.append(f"{name} {ms:.1f}")
     print(f"  one drawing, each view alone (ms, warm): {', '.join(times)}")
-    every = median_ms(lambda: explain_image(model, image, digit_map=digit_map))
+    every = median_ms(lambda: explain_image(model, image, digit_map=digit_map), 10)
     client = ReaderClient(store)
     answer = client.explain_image(run_id, image)
     if isinstance(answer, str):
         print(f"  all views: {every:.1f} ms here; the reader could not answer: {answer}")
         return
-    through_reader = median_ms(lambda: client.explain_image(run_id, image))
+    through_reader = median_ms(lambda: client.explain_image(run_id, image), 10)
     print(f"  all views in one call: {every:.1f} ms here, {through_reader:.1f} ms through the model reader")
 
 

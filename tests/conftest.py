@@ -52,3 +52,16 @@ def tiny_disk(tmp_path):
         pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.decode().strip()}")
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, for the browser tests of one module."""
+    from playwright import sync_api
+
+    from devtools.browser import CHROMIUM_ARGS, chromium_path
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

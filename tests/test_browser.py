@@ -25,7 +25,6 @@ from devtools.app_server import (
     stop_process_group,
 )
 from devtools.browser import (
-    CHROMIUM_ARGS,
     RERUN_TIMEOUT_MS,
     TRAIN_TIMEOUT_MS,
     VIEWPORT,
@@ -90,14 +89,6 @@ def lab(tmp_path_factory):
         server.stop()
         stop_process_group(quick_cnn)
         kill_workers(home)
-
-
-@pytest.fixture(scope="module")
-def browser(lab):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

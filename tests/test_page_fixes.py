@@ -20,7 +20,6 @@ from PIL import Image
 
 from devtools.app_server import AppServer, kill_workers, start_cli_training, stop_process_group
 from devtools.browser import (
-    CHROMIUM_ARGS,
     RERUN_TIMEOUT_MS,
     TRAIN_TIMEOUT_MS,
     assert_no_app_errors,
@@ -265,14 +264,6 @@ def lab(tmp_path_factory):
         server.stop()
         stop_process_group(trainer)
         kill_workers(home)
-
-
-@pytest.fixture(scope="module")
-def browser(lab):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

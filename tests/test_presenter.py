@@ -21,7 +21,6 @@ from app_pages.train import remaining_seconds
 from core.presets import get_preset
 from devtools.app_server import AppServer, kill_workers, start_cli_training, stop_process_group
 from devtools.browser import (
-    CHROMIUM_ARGS,
     DOC_SCREENSHOTS,
     RERUN_TIMEOUT_MS,
     SCREENSHOTS,
@@ -292,14 +291,6 @@ def lab(tmp_path_factory):
         server.stop()
         stop_process_group(sentiment)
         kill_workers(home)
-
-
-@pytest.fixture(scope="module")
-def browser(lab):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def new_tab(browser, viewport=PRESENTER, phone: bool = False):
