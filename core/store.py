@@ -16,14 +16,15 @@ from contextlib import closing, contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.config import ConfigUnreadable, RunConfig
 from core.layers import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ACTIVE = ("queued", "running")
-FINAL = ("completed", "failed", "cancelled")
+FINAL = ("completed", "failed", "cancelled", "pruned")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,9 +56,28 @@ CREATE TABLE IF NOT EXISTS runs (
     ms_per_prediction REAL,
     evaluation TEXT NOT NULL DEFAULT '{}',
     versions TEXT NOT NULL DEFAULT '{}',
-    model_file TEXT NOT NULL DEFAULT ''
+    model_file TEXT NOT NULL DEFAULT '',
+    parent_run_id INTEGER,
+    sweep_id INTEGER,
+    tags TEXT NOT NULL DEFAULT '',
+    user_note TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'running',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drawings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    label INTEGER NOT NULL,
+    image BLOB NOT NULL,
+    stroke_png BLOB,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
@@ -71,6 +91,16 @@ CREATE TABLE IF NOT EXISTS workers (
 );
 """
 SCHEMA_VERSION_QUERY = "SELECT value FROM meta WHERE key = 'schema_version'"
+# Columns added after schema 1, added to older stores when they are opened for writing:
+# parent_run_id (continued or fine-tuned from), sweep_id, tags (comma-separated), the
+# user's note, and the device a run trained on.
+ADDED_RUN_COLUMNS = {
+    "parent_run_id": "INTEGER",
+    "sweep_id": "INTEGER",
+    "tags": "TEXT NOT NULL DEFAULT ''",
+    "user_note": "TEXT NOT NULL DEFAULT ''",
+    "device": "TEXT NOT NULL DEFAULT ''",
+}
 CONFIG_COLUMNS = ("epochs", "batch_size", "learning_rate", "augment")
 # The config columns (epochs, batch size, learning rate, augment) are decoded in Python
 # where `config` stands, so one unreadable config cannot break the whole table.
@@ -195,6 +225,21 @@ def _unwritable_reason(home: Path, error: BaseException) -> str | None:
             "DIGITLAB_HOME to a writable folder), then reload."
         )
     return None
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Brings an older store (its new tables are created already) to SCHEMA_VERSION."""
+    db.execute("BEGIN IMMEDIATE")  # Two processes opening it at once upgrade one after the other.
+    try:
+        present = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        for column, declaration in ADDED_RUN_COLUMNS.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE runs ADD COLUMN {column} {declaration}")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def check_store_file(path: Path | str) -> int:
@@ -362,7 +407,11 @@ class RunStore:
             db.execute("PRAGMA journal_mode=WAL")  # Persistent: set once, kept by the file.
             db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            return int(db.execute(SCHEMA_VERSION_QUERY).fetchone()[0])
+            version = int(db.execute(SCHEMA_VERSION_QUERY).fetchone()[0])
+            if version < SCHEMA_VERSION:
+                _upgrade(db)
+                version = SCHEMA_VERSION
+            return version
 
     def _refuse_to_reuse_model_ids(self) -> None:
         """Raises StoreError when a store without schema (new, or truncated to 0 bytes)
@@ -791,6 +840,39 @@ class RunStore:
             except OSError:
                 continue  # Deleted meanwhile.
         return total
+
+    # The user's own drawings (the personal test set): a label and the 28x28 the model saw.
+
+    def add_drawing(self, label: int, image: np.ndarray, stroke_png: bytes | None = None) -> int:
+        """Saves one labelled drawing (a 28x28 uint8 image, and optionally the PNG of
+        the strokes as drawn); returns its id."""
+        image = np.asarray(image)
+        if image.shape != (28, 28) or image.dtype != np.uint8:
+            raise ValueError(f"A drawing is a 28x28 uint8 image, not {image.shape} {image.dtype}.")
+        if not 0 <= int(label) <= 9:
+            raise ValueError(f"A drawing's label is a digit 0-9, not {label!r}.")
+        cursor = self._write(
+            "INSERT INTO drawings (label, image, stroke_png, created_at) VALUES (?, ?, ?, ?)",
+            (int(label), image.tobytes(), stroke_png, time.time()),
+        )
+        return int(cursor.lastrowid)
+
+    def drawings(self) -> list[dict]:
+        """Returns every saved drawing, oldest first: id, label, image (28x28 uint8),
+        stroke_png (bytes or None), created_at."""
+        rows = self._rows("SELECT id, label, image, stroke_png, created_at FROM drawings ORDER BY id")
+        for row in rows:
+            row["image"] = np.frombuffer(row["image"], dtype=np.uint8).reshape(28, 28)
+        return rows
+
+    def relabel_drawing(self, drawing_id: int, label: int) -> None:
+        """Gives a saved drawing another label."""
+        if not 0 <= int(label) <= 9:
+            raise ValueError(f"A drawing's label is a digit 0-9, not {label!r}.")
+        self._write("UPDATE drawings SET label = ? WHERE id = ?", (int(label), drawing_id))
+
+    def delete_drawing(self, drawing_id: int) -> None:
+        self._write("DELETE FROM drawings WHERE id = ?", (drawing_id,))
 
     def count_queued(self) -> int:
         """Returns how many runs wait for a worker."""

@@ -3,6 +3,7 @@
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from core.config import RunConfig
@@ -189,3 +190,36 @@ def test_a_store_written_by_a_newer_version_is_refused(home):
     with pytest.raises(StoreError, match="newer Digit Lab"):
         RunStore(home)
     assert RunStore(home / "elsewhere").runs_table().empty, "another folder still works"
+
+
+def test_a_schema_1_store_is_upgraded_in_place_keeping_its_runs(home):
+    store = RunStore(home)
+    run_id = running(store)
+    with sqlite3.connect(store.path) as db:  # Make it a store as schema 1 wrote it.
+        for column in ("parent_run_id", "sweep_id", "tags", "user_note", "device"):
+            db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        db.execute("DROP TABLE sweeps")
+        db.execute("DROP TABLE drawings")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    upgraded = RunStore(home)
+    run = upgraded.get_run(run_id)
+    assert run["status"] == "running" and run["tags"] == "" and run["parent_run_id"] is None
+    with sqlite3.connect(store.path) as db:
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        assert version == str(SCHEMA_VERSION)
+        assert {"sweeps", "drawings"} <= {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+
+
+def test_drawings_are_saved_relabelled_and_deleted(store):
+    image = np.arange(784, dtype=np.uint8).reshape(28, 28)
+    first = store.add_drawing(7, image, b"\\x89PNG")
+    second = store.add_drawing(1, np.zeros((28, 28), np.uint8))
+    store.relabel_drawing(first, 9)
+    store.delete_drawing(second)
+    [saved] = store.drawings()
+    assert saved["id"] == first and saved["label"] == 9 and saved["stroke_png"] == b"\\x89PNG"
+    assert np.array_equal(saved["image"], image)
+    with pytest.raises(ValueError):
+        store.add_drawing(10, image)
+    with pytest.raises(ValueError):
+        store.add_drawing(3, np.zeros((28, 29), np.uint8))
