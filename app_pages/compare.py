@@ -10,7 +10,7 @@ from core.export import runs_csv
 from core.store import ACTIVE, RunStore
 from ui.charts import confusion_figure, curves_figure, per_class_figure
 from ui.format import STATUS_LABELS, dataset_label, run_label
-from ui.presenter import presenter_mode, readable
+from ui.presenter import PARAMETER, presenter_mode, presenting, readable
 from ui.resources import get_dataset, get_store
 from ui.widgets import digit_gallery
 
@@ -122,6 +122,8 @@ def run_in_detail(store: RunStore, table: pd.DataFrame, audience: bool = False) 
         st.error("This run failed." if audience else f"This run failed: {run['error']}")
     if run["status"] == "completed" and run["evaluation"]:
         evaluation_of(run)
+        if not audience and run["dataset"] == "mnist":
+            look_inside_a_mistake(run)
     if not audience:
         model_and_deletion(store, run)
 
@@ -173,6 +175,19 @@ def misclassified(data: Dataset, wrong: list[tuple[int, int]]) -> None:
         factor=2,
     )
     st.caption("Each caption reads true → predicted.")
+
+
+def look_inside_a_mistake(run: dict) -> None:
+    """Opens a misclassified test digit on the Draw page, with this model's inside views."""
+    wrong = run["evaluation"].get("misclassified", [])[:GALLERY]
+    if not wrong:
+        return
+    choices = {int(index): f"test digit {index}, read as {predicted}" for index, predicted in wrong}
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    index = row.selectbox("Why this mistake?", list(choices), format_func=choices.get, key="mistake")
+    if row.button("🔎 Look inside the model", key="look_inside"):
+        address = {"run": str(run["id"]), "test": str(index)} | ({PARAMETER: "1"} if presenting() else {})
+        st.switch_page("app_pages/draw.py", query_params=address)
 
 
 def model_and_deletion(store: RunStore, run: dict) -> None:

@@ -6,12 +6,20 @@ from streamlit_drawable_canvas import st_canvas
 
 from core.preprocess import ImageError, NotADigitError, decode_image, prepare_digit
 from core.store import ACTIVE
-from ui.audience import audience_read_digits
+from ui.audience import audience_read_digits, within_limit
 from ui.charts import probability_figure
 from ui.format import as_text, run_label
 from ui.images import enlarge
+from ui.inside import digit_views, explain_target
 from ui.presenter import canvas_size, presenter_mode, presenting, readable
-from ui.resources import completed_runs, get_dataset, get_store, keep_workers_alive, read_digits
+from ui.resources import (
+    completed_runs,
+    explain_digit,
+    get_dataset,
+    get_store,
+    keep_workers_alive,
+    read_digits,
+)
 from ui.widgets import MAX_MODELS, demo_button, every_models_reading, trained_models
 
 SOURCES = ("✏️ Draw", "📁 Upload", "🎲 Test digit")
@@ -186,6 +194,35 @@ def demo_progress(run_ids: list[int]) -> None:
         st.rerun()
 
 
+def open_requested_digit(run_ids: set[int]) -> None:
+    """Opens the model and test digit named in the address once (?run=7&test=1234, as
+    Compare's misclassified digits link here), with the inside views on."""
+    run, test = st.query_params.get("run", ""), st.query_params.get("test", "")
+    if not (run.isdecimal() and test.isdecimal() and len(run) < 12 and len(test) < 7):
+        return
+    if int(run) in run_ids:
+        st.session_state.draw_model = int(run)
+    st.session_state.source = SOURCES[2]
+    st.session_state.test_index = int(test)
+    st.session_state.inside = True
+    del st.query_params["run"]
+    del st.query_params["test"]
+
+
+def inside_the_model(run_id: int, prepared: np.ndarray, reading: np.ndarray | str, audience: bool) -> None:
+    """The chosen model's "Inside the model" views of this digit, when asked for."""
+    if isinstance(reading, str) or not st.toggle(
+        "🔎 Inside the model",
+        key="inside",
+        help="Where the model looked, what its layers saw, and where this digit lies among the others.",
+    ):
+        return
+    target = explain_target(int(reading.argmax()))
+    explained = explain_digit(run_id, prepared, target, allow=within_limit if audience else None)
+    if explained is not None:
+        digit_views(explained, prepared)
+
+
 def describe_digit(scores: np.ndarray, run: dict) -> dict:
     """A digit model's reading of a prepared digit: the digit and its confidence."""
     return {"family": run["family"], "reads": int(scores.argmax()), "confidence": float(scores.max())}
@@ -215,6 +252,7 @@ def main(audience: bool = False) -> None:
     if demo and st.session_state.get("demo_opened") != demo:
         st.session_state.demo_opened = demo  # Open on the demo's CNN once; then the user chooses.
         st.session_state.draw_model = demo[0]
+    open_requested_digit(set(labels))
     top = st.columns(2)
     chosen = top[0].selectbox("Model", list(labels), format_func=labels.get, key="draw_model")
     source = top[1].radio(
@@ -257,6 +295,7 @@ def main(audience: bool = False) -> None:
             key="all_models",
             highlight=different,
         )
+    inside_the_model(chosen, prepared, answers[chosen], audience)
 
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; importing it runs nothing.

@@ -3,9 +3,10 @@
 import streamlit as st
 
 from core.text import tokenize
-from ui.format import as_text
+from ui.format import as_text, run_label
+from ui.inside import review_views
 from ui.presenter import presenter_mode
-from ui.resources import model_vocabulary, read_reviews
+from ui.resources import explain_review, model_vocabulary, read_reviews
 from ui.widgets import MAX_MODELS, every_models_reading, trained_models
 
 MAX_CHARACTERS = 5000
@@ -32,45 +33,77 @@ def knows_none(run_id: int, words: frozenset[str]) -> bool:
     return vocabulary is not None and vocabulary.isdisjoint(words)
 
 
-presenter_mode()
-st.title("💬 Text")
-st.write("Type a movie review: every trained sentiment model says whether it is positive or negative.")
-runs = trained_models(
-    "sentiment",
-    "No sentiment model is trained yet.",
-    "Bag-of-words sentiment",
-    "Train a sentiment model (a few seconds)",
-    key="train_text",
-)
-review = st.text_area(
-    "Review",
-    "a gripping , beautifully acted film with a clever script",
-    max_chars=MAX_CHARACTERS,
-    key="review",
-)
-if not review.strip():
-    st.warning("Type a review first.")
-    st.stop()
-if not tokenize(review):
-    st.warning("There are no English words in that review to read: type a few words.")
-    st.stop()
-names = {int(row["id"]): as_text(row["name"]) for row in runs.head(MAX_MODELS).to_dict("records")}
-words = review_words(review)
-blind = {run_id: name for run_id, name in names.items() if knows_none(run_id, words)}
-if blind:
-    st.warning(
-        f"Not one word of this review is in the vocabulary of {', '.join(blind.values())}: "
-        f"{'its reading is a guess' if len(blind) == 1 else 'their readings are guesses'}, "
-        "whatever the confidence says. Type a few words of a real review.",
-        icon="⚠️",
+def typed_review() -> str:
+    """The review box; stops the page, saying why, while there is nothing to read."""
+    review = st.text_area(
+        "Review",
+        "a gripping , beautifully acted film with a clever script",
+        max_chars=MAX_CHARACTERS,
+        key="review",
     )
-answers = read_reviews(list(names), review)
-every_models_reading(
-    runs,
-    answers,
-    lambda positive, run: describe_sentiment(positive, run, words),
-    {"sentiment": "unavailable"},
-    "P(positive)",
-    "sentiments",
-    highlight=set(blind),
-)
+    if not review.strip():
+        st.warning("Type a review first.")
+        st.stop()
+    if not tokenize(review):
+        st.warning("There are no English words in that review to read: type a few words.")
+        st.stop()
+    return review
+
+
+def warn_of_blind_models(names: dict[int, str], words: frozenset[str]) -> set[int]:
+    """Warns about the models that know none of the review's words; returns them."""
+    blind = {run_id: name for run_id, name in names.items() if knows_none(run_id, words)}
+    if blind:
+        st.warning(
+            f"Not one word of this review is in the vocabulary of {', '.join(blind.values())}: "
+            f"{'its reading is a guess' if len(blind) == 1 else 'their readings are guesses'}, "
+            "whatever the confidence says. Type a few words of a real review.",
+            icon="⚠️",
+        )
+    return set(blind)
+
+
+def inside_the_model(runs, review: str) -> None:
+    """One model's verdict word by word, when asked for."""
+    if not st.toggle(
+        "🔎 Inside the model",
+        key="inside_text",
+        help="Which words pushed the verdict which way, and how it changed as the model read.",
+    ):
+        return
+    labels = {int(row["id"]): run_label(row) for _, row in runs.iterrows()}
+    run_id = st.selectbox("Model", list(labels), format_func=labels.get, key="inside_text_model")
+    review_views(explain_review(run_id, review))
+
+
+def main() -> None:
+    """The Text page."""
+    presenter_mode()
+    st.title("💬 Text")
+    st.write("Type a movie review: every trained sentiment model says whether it is positive or negative.")
+    runs = trained_models(
+        "sentiment",
+        "No sentiment model is trained yet.",
+        "Bag-of-words sentiment",
+        "Train a sentiment model (a few seconds)",
+        key="train_text",
+    )
+    review = typed_review()
+    names = {int(row["id"]): as_text(row["name"]) for row in runs.head(MAX_MODELS).to_dict("records")}
+    words = review_words(review)
+    blind = warn_of_blind_models(names, words)
+    answers = read_reviews(list(names), review)
+    every_models_reading(
+        runs,
+        answers,
+        lambda positive, run: describe_sentiment(positive, run, words),
+        {"sentiment": "unavailable"},
+        "P(positive)",
+        "sentiments",
+        highlight=blind,
+    )
+    inside_the_model(runs, review)
+
+
+if __name__ == "__main__":  # Streamlit runs a page as __main__; importing it runs nothing.
+    main()

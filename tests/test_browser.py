@@ -134,6 +134,15 @@ def small_run(lab) -> int:
     return int(runs[runs["name"] == "MLP 32"]["id"].max())
 
 
+@pytest.fixture(scope="module")
+def recurrent_run(lab) -> int:
+    """A small 'LSTM 50' digit run (one epoch on 3,000 digits) trained by the CLI: its id."""
+    cli = start_cli_training(lab.home, "LSTM 50", LOGS / "lstm-50.log", "--epochs", "1", "--limit", "3000")
+    assert cli.wait(TRAIN_TIMEOUT_MS / 1000) == 0, (LOGS / "lstm-50.log").read_text()
+    runs = lab.store().runs_table(status="completed")
+    return int(runs[runs["name"] == "LSTM 50"]["id"].max())
+
+
 def run_heading(page, run_id: int):
     """The Train page's subheader of one run: 'NAME · run #ID · STATUS'."""
     return fresh(page, "h3").filter(has_text=f"run #{run_id} ")
@@ -321,6 +330,40 @@ def test_draw_digits_and_read_them(lab, page, digit_model):
     ):
         clear_canvas(page)
         check_drawing(page, name, strokes, digit)
+
+
+def open_tab(page, name: str):
+    """Clicks the tab with that name and returns its panel."""
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
+    return page.locator('[role="tabpanel"]:not([hidden])')
+
+
+@pytest.mark.browser
+def test_look_inside_the_model_at_a_drawing(lab, page, digit_model, recurrent_run):
+    open_page(page, lab.url, "draw", "Draw")
+    check_drawing(page, "seven-inside", SEVEN, 7)
+    page.locator(f"{key('inside')} label").click()
+    looked = open_tab(page, "Where it looked")
+    expect(looked.get_by_text("integrated gradients: for 7")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    expect(looked.locator('[data-testid="stImage"] img')).to_have_count(3)  # IG, Grad-CAM, HiResCAM.
+    wait_until_idle(page)
+    doc_screenshot(page, "inside", focus=page.locator(key("inside")))
+    open_tab(page, "Among the digits")
+    digit_map = page.locator(key("digit_map"))
+    expect(digit_map.locator(".scatterlayer .textpoint").filter(has_text="your digit")).to_be_visible()
+    expect(digit_map.locator(".legendtext").filter(has_text="9")).to_have_count(1)  # Every class.
+    assert_no_app_errors(page)
+
+    select_option(page, "draw_model", re.compile(rf"^LSTM 50 \(#{recurrent_run}, "))
+    wait_until_idle(page)
+    open_tab(page, "Row by row")
+    chart = page.locator(key("row_reading"))
+    expect(chart).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+    expect(chart.locator(".scatterlayer .trace")).not_to_have_count(0)
+    expect(page.locator(key("hidden_state"))).to_be_visible()
+    assert_no_app_errors(page)
 
 
 @pytest.mark.browser

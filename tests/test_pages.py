@@ -134,6 +134,34 @@ def test_draw_reads_a_test_digit(trained):
     assert app.dataframe[0].value["reads"].notna().all()
 
 
+def test_draw_looks_inside_the_model_and_asks_why_not_another_digit(trained):
+    app = open_page("draw")
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    app.number_input(key="test_index").set_value(0).run()  # A 7.
+    app.toggle(key="inside").set_value(True).run()
+    assert not app.exception
+    tabs = [tab.label for tab in app.tabs]
+    assert tabs == ["🎯 Where it looked", "🧱 Layers", "🗺️ Among the digits"]
+    assert any(m.value.startswith("**integrated gradients**: for 7") for m in app.markdown)
+    assert any(m.value.startswith("**Grad-CAM**: for 7") for m in app.markdown)
+    app.pills(key="explain_target").set_value("9").run()
+    assert any(m.value.startswith("**integrated gradients**: for 9") for m in app.markdown)
+    assert not app.exception
+
+
+def test_compare_opens_a_mistake_inside_the_model_on_draw(trained):
+    app = open_page("compare")
+    mistakes = app.selectbox(key="mistake")
+    index = mistakes.options[0].split(",")[0].removeprefix("test digit ")
+    mistakes.set_value(int(index)).run()
+    app.button(key="look_inside").click().run()
+    assert not app.exception
+    assert app.radio(key="source").value == "🎲 Test digit"
+    assert app.number_input(key="test_index").value == int(index)
+    assert app.toggle(key="inside").value
+    assert app.tabs[0].label == "🎯 Where it looked"
+
+
 def test_text_reads_a_review_with_every_sentiment_model(store):
     config = get_preset("Bag-of-words sentiment").config.with_changes(limit=1500, epochs=1)
     run_now(store, config, "tiny sentiment")
@@ -142,6 +170,10 @@ def test_text_reads_a_review_with_every_sentiment_model(store):
     table = app.dataframe[0].value
     assert table["model"].tolist() == ["tiny sentiment"]
     assert table["sentiment"][0] in ("😊 positive", "🙁 negative")
+    app.toggle(key="inside_text").set_value(True).run()
+    coloured = next(m.value for m in app.markdown if "lifeless" in m.value)
+    assert "-background[**" in coloured  # The word that moved the verdict most stands out.
+    assert any("As it reads the review" in m.value for m in app.markdown)
     app.text_area(key="review").input("   ").run()
     assert "Type a review first." in app.warning[0].value
     app.text_area(key="review").input("отличный фильм 🎬").run()

@@ -7,11 +7,12 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import streamlit as st
 
-from ui.resources import read_digits
+from ui.resources import answer_once, read_digits
 
 READINGS_PER_MINUTE = 30
 
@@ -48,20 +49,22 @@ def audience_read_digits(run_ids: list[int], prepared: np.ndarray) -> dict[int, 
     is answered again without asking; new readings are limited to READINGS_PER_MINUTE
     per session. Past the limit it says when to try again and returns None."""
     question = hashlib.sha256(repr(run_ids).encode() + np.asarray(prepared, np.float32).tobytes()).digest()
-    last = st.session_state.get("audience_last_reading")
-    if last is not None and last[0] == question:
-        return last[1]
+    ask = partial(read_digits, run_ids, prepared)
+    return answer_once("audience_last_reading", question, ask, within_limit)
+
+
+def within_limit() -> bool:
+    """Counts one new reading or explanation against the session's limit of
+    READINGS_PER_MINUTE; past it, says when to try again and returns False."""
     if "audience_readings" not in st.session_state:
         st.session_state.audience_readings = RateLimit(READINGS_PER_MINUTE, 60.0)
     limit: RateLimit = st.session_state.audience_readings
-    if not limit.allow():
-        st.info(
-            f"That was a lot of digits: {READINGS_PER_MINUTE} a minute is the most each visitor "
-            f"gets, so that everyone in the room gets their readings quickly. Try again in "
-            f"{max(1, math.ceil(limit.seconds_to_wait()))} s.",
-            icon="⏳",
-        )
-        return None
-    answers = read_digits(run_ids, prepared)
-    st.session_state.audience_last_reading = (question, answers)
-    return answers
+    if limit.allow():
+        return True
+    st.info(
+        f"That was a lot of digits: {READINGS_PER_MINUTE} a minute is the most each visitor "
+        f"gets, so that everyone in the room gets their readings quickly. Try again in "
+        f"{max(1, math.ceil(limit.seconds_to_wait()))} s.",
+        icon="⏳",
+    )
+    return False

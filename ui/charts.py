@@ -128,3 +128,110 @@ def class_balance_figure(labels: dict[str, np.ndarray], class_names: tuple[str, 
     )
     figure.update_layout(barmode="group", height=300, margin={"t": 10, "b": 10}, xaxis={"type": "category"})
     return figure
+
+
+def row_reading_figure(probabilities: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    """Lines: each class's probability after each row a recurrent model has read; the
+    classes that never reach 10 % are left out, so the story stays readable."""
+    probabilities = np.nan_to_num(np.asarray(probabilities, dtype=float))
+    rows = np.arange(1, len(probabilities) + 1)
+    shown = [i for i in range(probabilities.shape[1]) if probabilities[:, i].max() >= 0.1]
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=rows,
+                y=probabilities[:, i],
+                mode="lines",
+                name=class_names[i],
+                line={"color": PALETTE[number % len(PALETTE)], "width": 3},
+            )
+            for number, i in enumerate(shown)
+        ]
+    )
+    figure.update_layout(
+        height=300,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        xaxis={"title": "rows read (top to bottom)", "range": [1, len(rows)]},
+        yaxis={"title": "probability", "range": [0, 1.02], "tickformat": ".0%"},
+        legend={"title": "digit"},
+    )
+    return figure
+
+
+def hidden_state_figure(hidden: np.ndarray) -> go.Figure:
+    """Heatmap of a recurrent layer's state (units across) after each row (down)."""
+    hidden = np.nan_to_num(np.asarray(hidden, dtype=float))
+    figure = go.Figure(
+        go.Heatmap(z=hidden, y=np.arange(1, len(hidden) + 1), colorscale="RdBu", zmid=0, showscale=False)
+    )
+    figure.update_layout(
+        height=300,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        xaxis={"title": "unit"},
+        yaxis={"title": "after row", "autorange": "reversed"},
+    )
+    return figure
+
+
+def digit_map_figure(view, class_names: tuple[str, ...], mark: str = "your digit") -> go.Figure:
+    """Scatter: the test digits on the model's 2-D map, by class, and `view.drawing`
+    marked with a large star."""
+    points, labels = np.asarray(view.points, dtype=float), np.asarray(view.labels)
+    colours = PALETTE + ("#BAB0AC", "#EECA3B")
+    figure = go.Figure(
+        [
+            go.Scattergl(
+                x=points[labels == label, 0],
+                y=points[labels == label, 1],
+                mode="markers",
+                name=class_names[label],
+                marker={"size": 5, "opacity": 0.55, "color": colours[label % len(colours)]},
+            )
+            for label in range(len(class_names))
+        ]
+    )
+    x, y = (float(value) for value in np.nan_to_num(np.asarray(view.drawing, dtype=float)))
+    figure.add_trace(
+        go.Scatter(
+            x=[x],
+            y=[y],
+            mode="markers+text",
+            name=mark,
+            text=[mark],
+            textposition="top center",
+            marker={"symbol": "star", "size": 22, "color": "black", "line": {"color": "white", "width": 2}},
+        )
+    )
+    share = np.nan_to_num(np.asarray(view.explained, dtype=float))
+    figure.update_layout(
+        height=420,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        xaxis={"title": f"direction 1 ({share[0]:.0%} of the spread)", "showticklabels": False},
+        yaxis={"title": f"direction 2 ({share[1]:.0%} of the spread)", "showticklabels": False},
+        legend={"itemsizing": "constant"},
+    )
+    return figure
+
+
+def read_so_far_figure(read_so_far: np.ndarray, words: tuple[str, ...]) -> go.Figure:
+    """Line: P(positive) had the review ended after each word."""
+    values = np.nan_to_num(np.asarray(read_so_far, dtype=float))
+    positions = np.arange(1, len(values) + 1)
+    figure = go.Figure(
+        go.Scatter(
+            x=positions,
+            y=values,
+            mode="lines+markers",
+            customdata=[html.escape(str(word)) for word in words],
+            hovertemplate="after '%{customdata}': %{y:.0%}<extra></extra>",
+            line={"color": PALETTE[0], "width": 3},
+        )
+    )
+    figure.add_hline(y=0.5, line_dash="dot", line_color="grey")
+    figure.update_layout(
+        height=280,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        xaxis={"title": "words read"},
+        yaxis={"title": "P(positive)", "range": [0, 1.02], "tickformat": ".0%"},
+    )
+    return figure

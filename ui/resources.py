@@ -3,7 +3,9 @@ model reader (a separate process: the web server never loads a model itself)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,51 @@ def read_reviews(run_ids: list[int], review: str) -> dict[int, float | str]:
     return {
         run_id: answer if isinstance(answer, str) else float(answer[0]) for run_id, answer in answers.items()
     }
+
+
+def explain_digit(
+    run_id: int, prepared: np.ndarray, target: int | None, allow: Callable[[], bool] | None = None
+) -> dict | str | None:
+    """Returns the "Inside the model" views of a prepared digit for one run (see
+    `ReaderClient.explain_image`), or why there are none; None when `allow` (a rate
+    limit, asked only for a new question) refuses."""
+    image = np.asarray(prepared, dtype=np.float32)
+    question = ("digit", run_id, _model_stamp(run_id), target, hashlib.sha256(image.tobytes()).hexdigest())
+    with st.spinner("Looking inside the model..."):
+        return answer_once(
+            "last_explanation", question, lambda: get_reader().explain_image(run_id, image, target), allow
+        )
+
+
+def explain_review(run_id: int, review: str, allow: Callable[[], bool] | None = None):
+    """Returns a sentiment model's verdict on a review word by word (a `WordReading`),
+    or why there is none; None when `allow` refuses."""
+    question = ("review", run_id, _model_stamp(run_id), review)
+    with st.spinner("Looking inside the model..."):
+        return answer_once(
+            "last_explanation", question, lambda: get_reader().explain_text(run_id, review), allow
+        )
+
+
+def _model_stamp(run_id: int) -> int:
+    try:
+        return get_store().model_path(run_id).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def answer_once(slot: str, question, ask: Callable, allow: Callable[[], bool] | None = None):
+    """Answers the session's last question kept in `slot` again without asking (a rerun
+    that changed nothing else); a new one is asked, if `allow` (a rate limit) permits,
+    else returns None."""
+    last = st.session_state.get(slot)
+    if last is not None and last[0] == question:
+        return last[1]
+    if allow is not None and not allow():
+        return None
+    answer = ask()
+    st.session_state[slot] = (question, answer)
+    return answer
 
 
 def model_vocabulary(run_id: int) -> frozenset[str] | None:

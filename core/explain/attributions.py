@@ -131,8 +131,8 @@ def grad_cam(model, image: np.ndarray, target: int | None = None, method: str = 
     maps, scores, targets = grad_cam_batch(model, image, targets, method)
     target = int(targets[0])
     caption = (
-        f"Where the last convolution found evidence for {target} ({method}: coarser than the map "
-        "above, one value per cell of that layer)."
+        f"Where the last convolution found evidence for {target} ({method}: coarser than integrated "
+        "gradients, one value per cell of that layer)."
     )
     return Attribution(method, target, maps[0], float(scores[0]), 0.0, caption)
 
