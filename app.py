@@ -13,6 +13,7 @@ navigation = st.navigation(
         st.Page("app_pages/train.py", title="Train", icon="🏋️"),
         st.Page("app_pages/compare.py", title="Compare", icon="📈"),
         st.Page("app_pages/draw.py", title="Draw", icon="✏️"),
+        st.Page("app_pages/my_drawings.py", title="My drawings", icon="📒"),
         st.Page("app_pages/text.py", title="Text", icon="💬"),
     ]
 )

@@ -10,6 +10,7 @@ from core.export import runs_csv
 from core.store import ACTIVE, RunStore
 from ui.charts import confusion_figure, curves_figure, per_class_figure
 from ui.format import STATUS_LABELS, dataset_label, run_label
+from ui.handwriting import with_personal_scores
 from ui.presenter import PARAMETER, presenter_mode, presenting, readable
 from ui.resources import get_dataset, get_store
 from ui.widgets import digit_gallery
@@ -17,8 +18,8 @@ from ui.widgets import digit_gallery
 GALLERY = 24
 TABLE_COLUMNS = [
     "id", "name", "status", "dataset", "family", "params", "epochs", "batch_size",
-    "learning_rate", "test_accuracy", "best_val_accuracy", "seconds_per_epoch", "total_seconds",
-    "ms_per_prediction",
+    "learning_rate", "test_accuracy", "my_drawings", "best_val_accuracy", "seconds_per_epoch",
+    "total_seconds", "ms_per_prediction",
 ]  # fmt: skip
 # Short headings, explained on hover, so every column fits a laptop screen without scrolling.
 TABLE_HEADINGS = {
@@ -29,6 +30,9 @@ TABLE_HEADINGS = {
     "learning_rate": st.column_config.NumberColumn("lr", format="%.5g", help="Learning rate"),
     "test_accuracy": st.column_config.NumberColumn(
         "test acc", format="%.2f %%", help="Accuracy on the test set, which training never sees"
+    ),
+    "my_drawings": st.column_config.NumberColumn(
+        "my drawings", format="%.1f %%", help="Accuracy on your own drawings (My drawings)"
     ),
     "best_val_accuracy": st.column_config.NumberColumn(
         "best val", format="%.2f %%", help="Best validation accuracy of any epoch"
@@ -43,8 +47,8 @@ TABLE_HEADINGS = {
 # a run does not have (a stopped run's test accuracy) reads as a dash, not "None".
 TABLE_FORMATS = {
     "id": "{:.0f}", "params": "{:,.0f}", "batch_size": "{:.0f}", "learning_rate": "{:.5g}",
-    "test_accuracy": "{:.2f} %", "best_val_accuracy": "{:.2f} %", "seconds_per_epoch": "{:.1f}",
-    "total_seconds": "{:.0f}", "ms_per_prediction": "{:.2f}",
+    "test_accuracy": "{:.2f} %", "my_drawings": "{:.1f} %", "best_val_accuracy": "{:.2f} %",
+    "seconds_per_epoch": "{:.1f}", "total_seconds": "{:.0f}", "ms_per_prediction": "{:.2f}",
 }  # fmt: skip
 
 
@@ -66,6 +70,7 @@ def runs_table(table: pd.DataFrame, audience: bool = False) -> list[int]:
     shown = table.assign(
         test_accuracy=table["test_accuracy"] * 100,
         best_val_accuracy=table["best_val_accuracy"] * 100,
+        my_drawings=table["my_drawings"] * 100,
         status=table["status"].map(STATUS_LABELS).where(table["config_error"] == "", "⚠️ unreadable"),
         epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
     )
@@ -233,7 +238,7 @@ def main(audience: bool = False) -> None:
         st.info("No runs yet: train a model on the Train page (or the quick model on Home).")
         st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
         return
-    table = filtered(table)
+    table = with_personal_scores(filtered(table))
     selected = runs_table(table, audience)
     if not audience:
         disk_use(store)

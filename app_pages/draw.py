@@ -9,6 +9,7 @@ from core.store import ACTIVE
 from ui.audience import audience_read_digits, within_limit
 from ui.charts import probability_figure
 from ui.format import as_text, run_label
+from ui.handwriting import save_buttons
 from ui.images import enlarge
 from ui.inside import digit_views, explain_target
 from ui.presenter import canvas_size, presenter_mode, presenting, readable
@@ -283,6 +284,8 @@ def main(audience: bool = False) -> None:
         st.stop()
     with verdict_area:
         show_reading(answers[chosen], truth, chart_area)
+        if not audience and truth is None:  # Drawn or uploaded: the user may save it, labelled.
+            save_buttons(prepared, image, answers[chosen])
         different = disagreement(runs, answers, chosen)
     with readings_area:
         st.markdown("**Every model's reading**")

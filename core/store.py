@@ -857,6 +857,26 @@ class RunStore:
         )
         return int(cursor.lastrowid)
 
+    def add_drawings(self, drawings: list) -> list[int]:
+        """Saves several labelled drawings (objects with `label`, `image` and
+        `stroke_png`, as `core.handwriting.read_zip` returns them) in one transaction:
+        all of them or, on any fault, none; returns their ids."""
+        rows = []
+        for drawing in drawings:
+            image = np.asarray(drawing.image)
+            if image.shape != (28, 28) or image.dtype != np.uint8 or not 0 <= int(drawing.label) <= 9:
+                raise ValueError("Each drawing is a 28x28 uint8 image labelled with a digit 0-9.")
+            rows.append((int(drawing.label), image.tobytes(), drawing.stroke_png, time.time()))
+        self._check_writable()
+        ids = []
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            for row in rows:
+                sql = "INSERT INTO drawings (label, image, stroke_png, created_at) VALUES (?, ?, ?, ?)"
+                ids.append(int(db.execute(sql, row).lastrowid))
+            db.execute("COMMIT")
+        return ids
+
     def drawings(self) -> list[dict]:
         """Returns every saved drawing, oldest first: id, label, image (28x28 uint8),
         stroke_png (bytes or None), created_at."""
