@@ -98,7 +98,7 @@ def export_and_import(store: RunStore, drawings: list[dict]) -> None:
     """The zip of every drawing to download, and a zip of drawings to add."""
     if drawings:
         st.download_button(
-            f"⬇️ Export {len(drawings)} drawings (zip)",
+            "⬇️ Export them all (zip)",
             lambda: export_zip(store.drawings()),  # Made when clicked.
             "my-drawings.zip",
             "application/zip",
@@ -137,7 +137,8 @@ def main() -> None:
         )
         st.page_link("app_pages/draw.py", label="Go to Draw", icon="✏️")
     else:
-        st.caption(f"{len(drawings)} drawings: the 28x28 each model saw, with the digit you said it is.")
+        count = f"{len(drawings)} drawing" + ("s" if len(drawings) > 1 else "")
+        st.caption(f"{count}: the 28x28 each model saw, with the digit you said it is.")
         gallery(store, drawings)
         st.subheader("How each model reads them")
         model_scores(drawings)

@@ -442,3 +442,54 @@ def test_bad_uploads_get_one_line_and_the_page_keeps_working(lab, page, digit_mo
     uploader.set_input_files(digit)
     expect(fresh(page, "h3").filter(has_text="It reads 7")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
     assert_no_app_errors(page)
+
+
+def grid_cell(grid, row: str, column: str) -> str | None:
+    """The text of a st.dataframe's cell: in the row that has a cell `row`, under the
+    header `column`, as the grid's accessibility table holds it: the value unformatted,
+    "98" for a cell shown as "98.00 %"."""
+    return grid.locator("table").first.evaluate(
+        """(table, [row, column]) => {
+            const index = [...table.querySelectorAll("th")].findIndex((th) => th.textContent === column);
+            const cells = [...table.querySelectorAll("tbody tr")]
+                .map((tr) => [...tr.children].map((cell) => cell.textContent))
+                .find((cells) => cells.includes(row));
+            return cells && index >= 0 ? cells[index] : null;
+        }""",
+        [row, column],
+    )
+
+
+@pytest.mark.browser
+def test_save_a_drawing_correct_its_label_and_see_it_in_my_drawings_and_compare(lab, page, digit_model):
+    open_page(page, lab.url, "draw", "Draw")
+    select_option(page, "draw_model", re.compile(rf"^Quick CNN \(#{digit_model}, "))
+    draw_stroke(page, SEVEN[0])
+    read, _ = read_digit(page)
+    click_button(page, f"save_as_{read}")  # "That's right": one click saves it.
+    expect(page.get_by_text(f"Saved in My drawings as a {read}.")).to_be_visible()
+    wait_until_idle(page)
+    meant = (read + 1) % 10
+    click_button(page, f"save_as_{meant}")  # No, it was meant as another digit: one click.
+    expect(page.get_by_text(f"Saved in My drawings as a {meant}.")).to_be_visible()
+    wait_until_idle(page)
+    [drawing] = lab.store().drawings()
+    assert drawing["label"] == meant and drawing["image"].max() > 200
+    assert drawing["stroke_png"].startswith(b"\x89PNG")
+    assert_no_app_errors(page)
+
+    open_page(page, lab.url, "my_drawings", "My drawings")
+    relabel = key(f"relabel_{drawing['id']}")
+    expect(page.locator(f"{relabel} input")).to_have_value(str(meant))
+    expect(fresh(page, '[data-testid="stImage"] img')).to_have_count(2)  # Gallery, and its mistake.
+    expect(page.locator(key("gallery_digit"))).to_contain_text(f"{meant} · 1")
+    expect(dataframe(page, "my drawings")).to_contain_text("Quick CNN")
+    assert_no_app_errors(page)
+    screenshot(page, "my_drawings")
+
+    open_page(page, lab.url, "compare", "Compare")
+    grid = page.locator(key("runs_table"))
+    expect(grid.locator("th[role='columnheader']", has_text="my drawings")).to_have_count(1)
+    # The model reads the drawing as it did on Draw; its label is now another digit: 0 %.
+    assert grid_cell(grid, "Quick CNN", "my drawings") == "0"
+    assert_no_app_errors(page)
