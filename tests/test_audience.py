@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -49,6 +50,8 @@ from ui.audience import READINGS_PER_MINUTE, RateLimit
 LAB_ACTION_KEYS = {
     "quick_model", "quick_model_draw", "upload", "csv", "download_model", "delete", "delete_yes",
     "delete_no", "start", "stop", "cancel", "demo", "demo_draw", "demo_home",
+    "export_drawings", "import_drawings", "import_confirm", "teach",
+    *(f"save_as_{digit}" for digit in range(10)),
 }  # fmt: skip
 LOGS = REPO_DIR / "test-output" / "browser-logs"
 LAB_ACTION_WORDS = re.compile(r"train|stop|delete|download|upload|cancel", re.IGNORECASE)
@@ -199,6 +202,17 @@ def test_audience_readings_are_limited_per_session(room, monkeypatch):
     assert not any("It reads" in markdown.value for markdown in draw.markdown)
     draw.number_input(key="test_index").set_value(READINGS_PER_MINUTE - 1).run()  # The last one read.
     assert any("It reads" in markdown.value for markdown in draw.markdown)
+
+
+def test_the_audience_app_has_no_my_drawings_page(home, store):
+    """The personal set is the lab's: the room cannot see, export, import or delete it."""
+    store.add_drawing(3, np.zeros((28, 28), np.uint8))
+    app = AppTest.from_file(str(REPO_DIR / "audience.py"), default_timeout=60).run()
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        app.switch_page("app_pages/my_drawings.py")
+    lab = AppTest.from_file(str(REPO_DIR / "app.py"), default_timeout=60).run()
+    assert not lab.switch_page("app_pages/my_drawings.py").run().exception  # The lab has it.
+    assert lab.title[0].value == "📒 My drawings"
 
 
 def test_the_audience_app_never_starts_a_worker(home, store):
@@ -355,6 +369,7 @@ def assert_nothing_of_the_lab(page) -> None:
     for href in page.locator("a[href]").evaluate_all("links => links.map(link => link.href)"):
         assert not re.search(r"/(train|data|text|home)\b", href), href
     expect(page.locator(FORBIDDEN_ELEMENTS)).to_have_count(0)
+    expect(page.locator('[class*="st-key-save_as_"]')).to_have_count(0)  # No saving to My drawings.
     for label in page.locator("button").evaluate_all(BUTTON_LABELS):
         assert not LAB_ACTION_WORDS.search(label), f"a button says {label!r}"
     assert_no_app_errors(page)
@@ -415,7 +430,7 @@ def test_a_visitor_draws_and_compares_and_reaches_nothing_of_the_lab(chromium, a
     assert_nothing_of_the_lab(page)
     screenshot(page, "audience_compare")
 
-    for path in ("train", "data", "text", "home"):  # The lab's pages do not exist here.
+    for path in ("train", "data", "text", "home", "my_drawings"):  # The lab's pages do not exist here.
         page.goto(f"{audience_url}/{path}", wait_until="domcontentloaded")
         expect(page.locator("h1").filter(has_text="Draw")).to_be_visible()
         wait_until_idle(page)
