@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -11,7 +12,7 @@ from tests.conftest import REPO_DIR
 from tests.training_helpers import run_now
 from ui.format import field_key
 
-PAGES = ["home", "data", "train", "compare", "draw", "text"]
+PAGES = ["home", "data", "train", "compare", "draw", "my_drawings", "text"]
 
 
 def open_page(name: str) -> AppTest:
@@ -199,15 +200,17 @@ def test_run_names_are_shown_as_text_not_markup(store):
     assert "\\*\\*bold\\*\\*" in header and "\\[link\\]" in header
 
 
-def test_no_page_imports_tensorflow_even_while_reading(trained):
+def test_no_page_imports_tensorflow_even_while_reading(trained, store):
     import subprocess
     import sys
+
+    store.add_drawing(1, np.eye(28, dtype=np.uint8) * 255)  # Compare and My drawings score it.
 
     script = (
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         "app = AppTest.from_file('app.py', default_timeout=120).run()\n"
-        "for page in ('home', 'data', 'train', 'compare', 'text', 'draw'):\n"
+        "for page in ('home', 'data', 'train', 'compare', 'my_drawings', 'text', 'draw'):\n"
         "    app.switch_page(f'app_pages/{page}.py').run()\n"
         "    assert not app.exception, page\n"
         "app.radio(key='source').set_value('🎲 Test digit').run()\n"
