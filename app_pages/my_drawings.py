@@ -113,7 +113,8 @@ def export_and_import(store: RunStore, drawings: list[dict]) -> None:
     except ImportRefused as error:
         st.error(f"Nothing was imported. {error}")
         return
-    if st.button(f"📥 Add these {len(found)} drawings", key="import_confirm", type="primary"):
+    st.caption(f"The zip holds {len(found)} drawing{'s' if len(found) > 1 else ''}, all readable.")
+    if st.button("📥 Import them", key="import_confirm", type="primary"):
         try:
             store.add_drawings(found)
         except StoreError as error:

@@ -214,6 +214,26 @@ def test_my_drawings_shows_one_digit_at_a_time_relabels_and_deletes(store, mnist
     assert app.get("download_button") and app.get("file_uploader")
 
 
+def confirm_buttons(app) -> list:
+    return [button for button in app.button if button.key == "import_confirm"]
+
+
+def test_my_drawings_imports_a_good_zip_once_and_refuses_a_bad_one(store, mnist):
+    save_test_digits(store, mnist, 3)
+    exported = export_zip(store.drawings())
+    app = page_of("my_drawings")
+    bad, message = BAD_ZIPS["a path up the tree"]
+    app.file_uploader(key="import_drawings").set_value(("bad.zip", bad, "application/zip")).run()
+    assert not app.exception and "Nothing was imported" in app.error[0].value
+    assert message in app.error[0].value and not confirm_buttons(app)
+    app.file_uploader(key="import_drawings").set_value(("mine.zip", exported, "application/zip")).run()
+    assert not app.error and len(store.drawings()) == 3  # Nothing is added before the click.
+    app.button(key="import_confirm").click().run()
+    assert not app.exception and len(store.drawings()) == 6
+    app.run()  # The same upload is not imported twice.
+    assert len(store.drawings()) == 6 and not confirm_buttons(app)
+
+
 def test_my_drawings_without_drawings_says_how_to_save_them(home):
     app = page_of("my_drawings")
     assert "No drawings yet" in app.info[0].value
