@@ -92,11 +92,14 @@ class ReadingsCache:
         missing = [drawing for drawing in drawings if int(drawing["id"]) not in known]
         for start in range(0, len(missing), MAX_BATCH):
             batch = missing[start : start + MAX_BATCH]
-            images = np.stack([drawing["image"] for drawing in batch]).astype(np.float32) / 255.0
+            # Always a full batch (blank drawings pad it): the reader's compiled model
+            # then sees one shape, where each new batch size would compile it again.
+            images = np.zeros((MAX_BATCH, 28, 28), np.float32)
+            images[: len(batch)] = np.stack([drawing["image"] for drawing in batch]) / 255.0
             answer = self.reader.read_images([run_id], images)[run_id]
             if isinstance(answer, str):
                 return answer
-            read = answer.argmax(axis=1)
+            read = answer[: len(batch)].argmax(axis=1)
             known.update({int(drawing["id"]): int(digit) for drawing, digit in zip(batch, read, strict=True)})
         current = {int(drawing["id"]) for drawing in drawings}
         known = {drawing_id: digit for drawing_id, digit in known.items() if drawing_id in current}
