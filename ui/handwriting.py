@@ -45,7 +45,6 @@ def save_buttons(prepared: np.ndarray, picture: np.ndarray, reading: np.ndarray 
             str(digit),
             key=f"save_as_{digit}",
             type="primary" if digit == marked else "secondary",
-            help=f"Save it as a {digit}",
         )
     ]
     if clicked:
