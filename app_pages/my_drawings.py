@@ -38,16 +38,27 @@ def gallery(store: RunStore, drawings: list[dict]) -> None:
 def drawing_cell(column, store: RunStore, drawing: dict) -> None:
     """One drawing: the 28x28 the model saw, its label (changeable) and delete."""
     drawing_id = drawing["id"]
+    label_key = f"relabel_{drawing_id}"
     column.image(enlarge(drawing["image"], 3), caption=f"#{drawing_id}")
     column.selectbox(
         "Label",
         DIGITS,
         index=int(drawing["label"]),
-        key=f"relabel_{drawing_id}",
+        key=label_key,
         label_visibility="collapsed",
-        on_change=lambda: store.relabel_drawing(drawing_id, st.session_state[f"relabel_{drawing_id}"]),
+        on_change=lambda: change(store.relabel_drawing, drawing_id, st.session_state[label_key]),
     )
-    column.button("🗑️", key=f"delete_drawing_{drawing_id}", on_click=store.delete_drawing, args=(drawing_id,))
+    delete = (store.delete_drawing, drawing_id)
+    column.button("🗑️", key=f"delete_drawing_{drawing_id}", on_click=change, args=delete)
+
+
+def change(action, *args) -> None:
+    """Runs a store change from a widget's callback; a store that refuses it (read-only,
+    full) leaves its message for the page to show, as a callback cannot show one."""
+    try:
+        action(*args)
+    except StoreError as error:
+        st.session_state.drawings_error = str(error)
 
 
 def model_scores(drawings: list[dict]) -> None:
@@ -108,10 +119,9 @@ def export_and_import(store: RunStore, drawings: list[dict]) -> None:
     upload = st.file_uploader("Import drawings (a zip exported here)", type=["zip"], key="import_drawings")
     if upload is None or st.session_state.get("imported") == upload.file_id:
         return
-    try:
-        found = read_zip(upload.getvalue())
-    except ImportRefused as error:
-        st.error(f"Nothing was imported. {error}")
+    found = zip_contents(upload)
+    if isinstance(found, str):
+        st.error(f"Nothing was imported. {found}")
         return
     st.caption(f"The zip holds {len(found)} drawing{'s' if len(found) > 1 else ''}, all readable.")
     if st.button("📥 Import them", key="import_confirm", type="primary"):
@@ -125,11 +135,26 @@ def export_and_import(store: RunStore, drawings: list[dict]) -> None:
         st.rerun()
 
 
+def zip_contents(upload) -> list | str:
+    """The drawings of an uploaded zip, or why it is refused; read once per upload (the
+    page reruns with the file still there until it is imported)."""
+    read = st.session_state.get("import_read")
+    if read is None or read[0] != upload.file_id:
+        try:
+            read = (upload.file_id, read_zip(upload.getvalue()))
+        except ImportRefused as error:
+            read = (upload.file_id, str(error))
+        st.session_state.import_read = read
+    return read[1]
+
+
 def main() -> None:
     """The My drawings page (the lab only: the audience cannot see, change or export them)."""
     presenter_mode()
     st.title("📒 My drawings")
     store = get_store()
+    if "drawings_error" in st.session_state:
+        st.error(st.session_state.pop("drawings_error"))
     drawings = store.drawings()
     if not drawings:
         st.info(
