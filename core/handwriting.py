@@ -16,6 +16,7 @@ import csv
 import io
 import posixpath
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,10 @@ STROKE_SIDE = 280  # The stroke picture is kept at most this many pixels a side.
 LABELS_FILE = "labels.csv"
 STROKES_FOLDER = "strokes/"
 DIGIT_LABELS = tuple("0123456789")
+# What unpacking a damaged or encrypted member raises (zlib.error for a broken stream).
+UNPACKING_ERRORS = (
+    zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError, RuntimeError,
+)  # fmt: skip
 
 
 class ImportRefused(ValueError):
@@ -147,8 +152,8 @@ def _read(archive: zipfile.ZipFile, files: dict[str, zipfile.ZipInfo], name: str
     try:
         with archive.open(files[name]) as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as error:
-        raise ImportRefused(f"{_shown(name)} cannot be unpacked: the zip is damaged.") from error
+    except UNPACKING_ERRORS as error:
+        raise ImportRefused(f"{_shown(name)} cannot be unpacked: the zip is damaged or encrypted.") from error
     if len(data) > files[name].file_size:
         raise ImportRefused(f"{_shown(name)} unpacks to more than its zip entry says: refused.")
     return data

@@ -60,6 +60,16 @@ def png_bomb(side: int) -> bytes:
 
 
 DIGIT = to_png(np.zeros((28, 28), np.uint8))
+
+
+def damaged(data: bytes, after: bytes) -> bytes:
+    """The zip with 30 bytes flipped a little after `after` (inside that file's data)."""
+    data = bytearray(data)
+    start = data.find(after) + len(after) + 10
+    data[start : start + 30] = bytes(byte ^ 0xFF for byte in data[start : start + 30])
+    return bytes(data)
+
+
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 MEGABYTE = b"\0" * 2**20
 BAD_ZIPS = {
@@ -76,6 +86,7 @@ BAD_ZIPS = {
     "no header": (zip_of({"a.png": DIGIT}, "a.png,3\n"), "must start with the header"),
     "a listed file missing": (zip_of({"a.png": DIGIT}, "file,label\na.png,3\nb.png,4\n"), "has no 'b.png'"),
     "a file not listed": (zip_of({"a.png": DIGIT, "b.png": DIGIT}, "file,label\na.png,3\n"), "not in labels"),
+    "a damaged file": (damaged(zip_of({"a.png": DIGIT * 3}, "file,label\na.png,3\n"), b"a.png"), "damaged"),
     "a zip bomb": (zip_of({"a.png": b"\0" * 20_000_000}, "file,label\na.png,3\n"), "zip bomb"),
     "a zip bomb of many files": (
         zip_of(
