@@ -33,7 +33,8 @@ STROKE_SIDE = 280  # The stroke picture is kept at most this many pixels a side.
 LABELS_FILE = "labels.csv"
 STROKES_FOLDER = "strokes/"
 DIGIT_LABELS = tuple("0123456789")
-# What unpacking a damaged or encrypted member raises (zlib.error for a broken stream).
+# What opening a damaged zip or unpacking a damaged or encrypted member raises (zlib.error
+# for a broken stream, NotImplementedError for a version field that was changed).
 UNPACKING_ERRORS = (
     zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError, RuntimeError,
 )  # fmt: skip
@@ -111,7 +112,7 @@ def read_zip(data: bytes) -> list[Drawing]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [member for member in archive.infolist() if not member.is_dir()]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+    except UNPACKING_ERRORS as error:
         raise ImportRefused("This is not a zip file: export drawings from My drawings to get one.") from error
     with archive:
         files = _checked_members(members)

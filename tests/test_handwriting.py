@@ -144,6 +144,22 @@ def test_a_bad_zip_is_refused_with_a_message_and_nothing_is_imported(store, mnis
     assert len(store.drawings()) == 2
 
 
+def test_a_randomly_damaged_export_is_imported_or_refused_never_anything_else(store, mnist):
+    save_test_digits(store, mnist, 5)
+    exported = export_zip(store.drawings())
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for _ in range(500):  # A few bytes changed anywhere: headers, directory, data.
+        data = bytearray(exported)
+        for position in rng.integers(len(data), size=rng.integers(1, 9)):
+            data[position] = rng.integers(256)
+        try:
+            outcomes.add(len(read_zip(bytes(data))))
+        except ImportRefused:
+            outcomes.add("refused")
+    assert "refused" in outcomes
+
+
 def test_one_bad_drawing_among_good_ones_imports_none(store):
     good = read_zip(zip_of({"a.png": DIGIT}, "file,label\na.png,3\n"))
     with pytest.raises(ValueError, match="28x28"):
