@@ -12,7 +12,7 @@ from tests.conftest import REPO_DIR
 from tests.training_helpers import run_now
 from ui.format import field_key
 
-PAGES = ["home", "data", "train", "compare", "draw", "my_drawings", "text"]
+PAGES = ["home", "data", "train", "compare", "draw", "text"]
 
 
 def open_page(name: str) -> AppTest:
