@@ -32,6 +32,7 @@ START_TIMEOUT_SECONDS = 60.0
 CRASHES_BEFORE_REFUSAL = 2
 IDLE_EXIT_SECONDS = 900.0  # A reader nobody asked for 15 minutes exits; the next reading starts one.
 MAX_BATCH = 64
+MAX_LOADED_MODELS = 24  # The least recently read model is dropped past this (about 80 MB each).
 MAX_TEXT_CHARACTERS = 5000
 
 
@@ -352,11 +353,16 @@ class ReaderServer:
         from core.predict import load_predictor
 
         with self._lock:
-            cached = self._predictors.get(run_id)
+            cached = self._predictors.pop(run_id, None)  # Put back last: the most recently read.
             if cached is None or cached[0] != modified:
                 print(f"reader: loading run {run_id}", flush=True)
-                self._predictors[run_id] = (modified, load_predictor(self.store, run_id))
-            return self._predictors[run_id][1]
+                cached = (modified, load_predictor(self.store, run_id))
+            self._predictors[run_id] = cached
+            while len(self._predictors) > MAX_LOADED_MODELS:
+                forgotten = next(iter(self._predictors))
+                del self._predictors[forgotten]
+                self._digit_maps.pop(forgotten, None)
+            return cached[1]
 
 
 def _sentence(error: BaseException) -> str:

@@ -112,3 +112,18 @@ def test_a_model_that_kills_the_reader_twice_is_refused_and_the_others_still_rea
     assert "no longer loaded" in refused[digits[0]]
     assert refused[digits[1]].shape == (1, 10), "every other model still reads"
     assert log.read_text().count(f"loading run {digits[0]}") == 2, "it is not loaded a third time"
+
+
+def test_past_its_limit_the_reader_drops_the_model_read_least_recently(trained, monkeypatch):
+    import core.reader
+    from core.reader import ReaderServer
+
+    store, (first, second), _ = trained
+    monkeypatch.setattr(core.reader, "MAX_LOADED_MODELS", 1)
+    server = ReaderServer(store)
+    stamp = {run_id: store.model_path(run_id).stat().st_mtime for run_id in (first, second)}
+    loaded_first = server.predictor(first, stamp[first])
+    assert server.predictor(first, stamp[first]) is loaded_first  # Kept while within the limit.
+    server.predictor(second, stamp[second])
+    assert list(server._predictors) == [second]
+    assert server.predictor(first, stamp[first]) is not loaded_first  # Loaded again.
