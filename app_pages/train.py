@@ -358,6 +358,8 @@ def show_run(store: RunStore, run_id: int, polling: bool) -> None:
         st.error(f"This run failed: {run['error']}")
     if run["status"] == "cancelled":
         st.warning("This run was stopped before it finished.")
+    if run["status"] == "pruned":
+        st.info(f"{run['note']} Its sweep judged it unpromising; its epochs are kept.")
     if run["status"] == "completed":
         show_results(run)
     if len(epochs):

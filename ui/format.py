@@ -14,6 +14,7 @@ STATUS_LABELS = {
     "completed": "✅ completed",
     "failed": "❌ failed",
     "cancelled": "⏹️ stopped",
+    "pruned": "✂️ pruned",
 }
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:=])")
 
