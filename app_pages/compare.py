@@ -4,22 +4,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.config import DATASETS, FAMILIES
 from core.datasets import Dataset, DatasetUnavailable
 from core.export import runs_csv
 from core.store import ACTIVE, RunStore
 from ui.charts import confusion_figure, curves_figure, per_class_figure
-from ui.format import STATUS_LABELS, dataset_label, run_label
+from ui.format import STATUS_LABELS, run_labels
 from ui.handwriting import with_personal_scores
 from ui.presenter import PARAMETER, presenter_mode, presenting, readable
 from ui.resources import get_dataset, get_store
+from ui.run_analysis import at_a_glance
+from ui.run_filters import filtered, note_and_tags
 from ui.widgets import digit_gallery
 
 GALLERY = 24
 TABLE_COLUMNS = [
     "id", "name", "status", "dataset", "family", "params", "epochs", "batch_size",
     "learning_rate", "test_accuracy", "my_drawings", "best_val_accuracy", "seconds_per_epoch",
-    "total_seconds", "ms_per_prediction",
+    "total_seconds", "ms_per_prediction", "tags",
 ]  # fmt: skip
 # Short headings, explained on hover, so every column fits a laptop screen without scrolling.
 TABLE_HEADINGS = {
@@ -50,18 +51,6 @@ TABLE_FORMATS = {
     "test_accuracy": "{:.2f} %", "my_drawings": "{:.1f} %", "best_val_accuracy": "{:.2f} %",
     "seconds_per_epoch": "{:.1f}", "total_seconds": "{:.0f}", "ms_per_prediction": "{:.2f}",
 }  # fmt: skip
-
-
-def filtered(table: pd.DataFrame) -> pd.DataFrame:
-    """The runs of the datasets and families the user picks (all when none is picked)."""
-    cols = st.columns(2)
-    datasets = cols[0].multiselect("Datasets", DATASETS, format_func=dataset_label, key="filter_datasets")
-    families = cols[1].multiselect("Families", FAMILIES, key="filter_families")
-    if datasets:
-        table = table[table["dataset"].isin(datasets)]
-    if families:
-        table = table[table["family"].isin(families)]
-    return table
 
 
 def runs_table(table: pd.DataFrame, audience: bool = False) -> list[int]:
@@ -104,7 +93,7 @@ def curves(store: RunStore, table: pd.DataFrame, selected: list[int]) -> None:
     st.caption("Select rows in the table to overlay their curves." if not selected else "")
     epochs = store.epochs(curve_ids)
     if len(epochs):
-        names = {int(row["id"]): f"#{row['id']} {row['name']}" for _, row in table.iterrows()}
+        names = {int(i): f"#{i} {name}" for i, name in zip(table["id"], table["name"], strict=True)}
         st.plotly_chart(readable(curves_figure(epochs, names)), key="compare_curves")
     else:
         st.info("These runs have no finished epoch yet.")
@@ -114,7 +103,7 @@ def run_in_detail(store: RunStore, table: pd.DataFrame, audience: bool = False) 
     """One run chosen from the table: its data, errors, evaluation and (not for the
     audience) its model download and deletion."""
     st.subheader("One run in detail")
-    labels = {int(row["id"]): run_label(row) for _, row in table.iterrows()}
+    labels = dict(zip(table["id"].astype(int), run_labels(table), strict=True))
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="detail_run")
     run = store.get_run(run_id) if run_id is not None else None
     if run is None:
@@ -130,6 +119,7 @@ def run_in_detail(store: RunStore, table: pd.DataFrame, audience: bool = False) 
         if not audience and run["dataset"] == "mnist":
             look_inside_a_mistake(run)
     if not audience:
+        note_and_tags(store, run)
         model_and_deletion(store, run)
 
 
@@ -238,10 +228,12 @@ def main(audience: bool = False) -> None:
         st.info("No runs yet: train a model on the Train page (or the quick model on Home).")
         st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
         return
-    table = with_personal_scores(filtered(table))
+    table, sweep_id = filtered(table, store.sweeps())
+    table = with_personal_scores(table)
     selected = runs_table(table, audience)
     if not audience:
         disk_use(store)
+    at_a_glance(store, table, selected, sweep_id)
     curves(store, table, selected)
     run_in_detail(store, table, audience)
 
