@@ -112,9 +112,9 @@ ADDED_RUN_COLUMNS = {
 }
 CONFIG_COLUMNS = ("epochs", "batch_size", "learning_rate", "augment")
 # The config columns (epochs, batch size, learning rate, augment) are decoded in Python
-# where `config` stands, so one unreadable config cannot break the whole table.
+# where `config_length` stands, so one unreadable config cannot break the whole table.
 COMPARE_COLUMNS = """
-    id, name, status, dataset, family, preset, params, epoch AS epochs_done, config,
+    id, name, status, dataset, family, preset, params, epoch AS epochs_done, length(config) AS config_length,
     test_accuracy, best_val_accuracy, seconds_per_epoch, total_seconds, ms_per_prediction,
     data_source, error, note, created_at, sweep_id, tags, user_note
 """
@@ -132,6 +132,22 @@ def _read_config(text: str) -> tuple[RunConfig | None, str]:
         return RunConfig.from_json(text), ""
     except ConfigUnreadable as error:
         return None, str(error)
+
+
+# A run's config columns, by (id, created_at, length of its config): a run's config never
+# changes, so a table of thousands of runs reads the config texts only of runs it has
+# not seen before.
+_SETTINGS: dict[tuple, tuple] = {}
+_DELETED_MEANWHILE = (None, None, None, None, "")
+
+
+def _settings_of(text: str) -> tuple:
+    """Returns a config's (epochs, batch_size, learning_rate, augment, error): the
+    settings empty and the reason given for a config that cannot be read."""
+    config, error = _read_config(text)
+    if config is None:
+        return None, None, None, None, error
+    return config.epochs, config.batch_size, config.learning_rate, int(config.augment), ""
 
 
 def _json_object(text: str) -> dict:
@@ -624,18 +640,28 @@ class RunStore:
             )
             names = [description[0] for description in cursor.description]
             rows = cursor.fetchall()
-        position = names.index("config")
+        position = names.index("config_length")
+        created = names.index("created_at")
+        keys = [(row[0], row[created], row[position]) for row in rows]
+        self._read_settings([key for key in keys if key not in _SETTINGS])
         records = []
-        for row in rows:
-            config, error = _read_config(row[position])
-            settings = (
-                (config.epochs, config.batch_size, config.learning_rate, int(config.augment))
-                if config
-                else (None, None, None, None)
-            )
+        for row, key in zip(rows, keys, strict=True):
+            *settings, error = _SETTINGS.get(key, _DELETED_MEANWHILE)
             records.append((*row[:position], *settings, *row[position + 1 :], error))
         columns = [*names[:position], *CONFIG_COLUMNS, *names[position + 1 :], "config_error"]
         return pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
+
+    def _read_settings(self, keys: list[tuple]) -> None:
+        """Decodes the configs of runs not seen before into `_SETTINGS`."""
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT id, created_at, length(config) AS length, config FROM runs WHERE id IN ({marks})",
+                tuple(key[0] for key in chunk),
+            )
+            for row in rows:
+                _SETTINGS[(row["id"], row["created_at"], row["length"])] = _settings_of(row["config"])
 
     def active_runs(self) -> list[dict]:
         """Returns the queued and running runs, oldest first (`epochs` is None for a run

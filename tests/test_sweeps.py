@@ -2,6 +2,7 @@
 killed worker in the middle of a sweep."""
 
 import os
+import re
 import signal
 from dataclasses import replace
 
@@ -94,3 +95,51 @@ def test_a_sweep_goes_on_with_a_new_worker_when_its_worker_is_killed(home):
     assert [trial["status"] for trial in trials] == ["failed", "completed", "completed"]
     assert "was killed (SIGKILL)" in restarted.get_run(first)["error"]
     assert sorted(study_states(home, sweep_id)) == ["COMPLETE", "COMPLETE", "FAIL"]
+
+
+def test_a_sweep_started_on_the_train_page_shows_its_trials_and_parallel_coordinates(browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from devtools.app_server import AppServer, kill_workers
+    from devtools.browser import (
+        RERUN_TIMEOUT_MS,
+        TRAIN_TIMEOUT_MS,
+        VIEWPORT,
+        assert_no_app_errors,
+        click_button,
+        fill_number,
+        key,
+        open_page,
+        screenshot,
+        wait_until_idle,
+    )
+
+    server = AppServer(tmp_path, tmp_path / "streamlit.log").start()
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    try:
+        open_page(page, server.url, "train", heading="Train")
+        page.locator(key("train_mode")).get_by_role("radio", name="Sweep").click()
+        wait_until_idle(page)
+        fill_number(page, "sweep_trials", 10000)
+        expect(page.locator(key("start_sweep")).locator("button")).to_be_disabled()
+        expect(page.get_by_text("A sweep runs 1 to 200 trials")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
+        fill_number(page, "sweep_trials", 2)
+        fill_number(page, "sweep_epochs", 2)
+        fill_number(page, "sweep_limit", 600)
+        click_button(page, "start_sweep")
+        expect(page.get_by_role("heading", name=re.compile(r"sweep #1"))).to_be_visible(
+            timeout=RERUN_TIMEOUT_MS
+        )
+        expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+        chart = page.locator(key("sweep_parallel"))
+        expect(chart).to_contain_text("best val accuracy", timeout=TRAIN_TIMEOUT_MS)
+        expect(chart).to_contain_text("Learning rate (log)", timeout=RERUN_TIMEOUT_MS)
+        assert_no_app_errors(page)
+        screenshot(page, "sweep-train-page")
+    finally:
+        page.context.close()
+        server.stop()
+        kill_workers(tmp_path)
+    store = RunStore(tmp_path)
+    assert len(store.sweeps()) == 1 and store.runs_table()["sweep_id"].notna().all()
+    assert (store.runs_table()["status"] == "completed").sum() >= 2

@@ -217,7 +217,7 @@ def show_sweep(store: RunStore, sweep_id: int, polling: bool) -> None:
     done = sum(trial["status"] not in ("queued", "running") for trial in trials)
     st.subheader(f"{as_text(sweep['name'])} · sweep #{sweep_id} · {sweep['status']}")
     budget = f"{spec.minutes:g} minutes" if spec.minutes else f"{spec.trials} trials"
-    st.caption(f"{done} trials done, {len(trials) - done} queued or training · budget {budget}")
+    st.caption(f"Trials done: {done}; queued or training: {len(trials) - done} · budget {budget}")
     if sweep["status"] == "running" and st.button("⏹️ Stop the sweep", key="stop_sweep"):
         stop_sweep(store, sweep_id)
         st.rerun()
