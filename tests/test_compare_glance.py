@@ -7,7 +7,7 @@ import pandas as pd
 
 from core.presets import get_preset
 from core.sweep_spec import SweepParameter, SweepSpec
-from tests.page_helpers import page_of, stored_run, table_display
+from tests.page_helpers import page_of, stored_run
 from ui.charts import pareto_front
 
 
@@ -35,7 +35,7 @@ def sweep_runs(store, accuracies: list[float]) -> int:
 
 
 def shown_names(app) -> list[str]:
-    return table_display(app)["name"].tolist()
+    return app.dataframe[0].value["name"].tolist()
 
 
 def test_tags_and_a_note_are_saved_and_the_filters_find_runs_by_them(store):
@@ -70,7 +70,7 @@ def test_a_sweep_chosen_in_compare_shows_its_runs_at_a_glance(store):
     app = page_of("compare")
     app.selectbox(key="filter_sweep").set_value(sweep_id).run()
     assert not app.exception
-    assert len(table_display(app)) == 3 and "not in the sweep" not in shown_names(app)
+    assert len(app.dataframe[0].value) == 3 and "not in the sweep" not in shown_names(app)
     charts = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
     parallel = next(chart for chart in charts if chart["data"][0]["type"] == "parcoords")
     labels = [dimension["label"] for dimension in parallel["data"][0]["dimensions"]]
