@@ -892,7 +892,7 @@ class RunStore:
         return self._rows("SELECT * FROM sweeps ORDER BY id DESC")
 
     def set_sweep_status(self, sweep_id: int, status: str) -> None:
-        """Marks a sweep running, completed or stopped."""
+        """Marks a sweep running, completed, stopped or failed."""
         self._write("UPDATE sweeps SET status = ? WHERE id = ?", (status, int(sweep_id)))
 
     def add_sweep_trial(

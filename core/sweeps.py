@@ -35,7 +35,10 @@ INSTALL_HINT = (
 
 def optuna_available() -> bool:
     """Returns True when Optuna can be imported."""
-    return importlib.util.find_spec("optuna") is not None
+    try:
+        return importlib.util.find_spec("optuna") is not None
+    except (ImportError, ValueError):  # A broken install, or one removed while running.
+        return False
 
 
 @lru_cache(maxsize=8)
@@ -150,8 +153,9 @@ def top_up(store: RunStore) -> None:
     """Tells Optuna how the finished trials of every running sweep did, asks for new
     trials while budgets last, and marks sweeps whose trials are all done completed.
 
-    Cheap when no sweep runs (one query). A sweep that cannot be driven (its journal
-    damaged) is reported on stderr and left as it is; the others go on.
+    Cheap when no sweep runs (one query). A sweep whose study is missing from the
+    journal is marked failed; one that cannot be driven for another reason is reported
+    on stderr and tried again next time; the others go on.
     """
     if store.read_only_reason:
         return
@@ -162,6 +166,13 @@ def top_up(store: RunStore) -> None:
         for sweep in running:
             try:
                 _top_up_one(store, store.get_sweep(sweep["id"]))
+            except KeyError as error:  # Its study is not in the journal (deleted, or another store's).
+                store.set_sweep_status(sweep["id"], "failed")
+                print(
+                    f"sweep {sweep['id']}: no Optuna study ({error}): marked failed",
+                    file=sys.stderr,
+                    flush=True,
+                )
             except Exception as error:  # One damaged sweep must not stop the queue.
                 print(f"sweep {sweep['id']}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 

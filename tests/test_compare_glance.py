@@ -1,7 +1,9 @@
-"""Compare: filters, a run's note and tags, and a sweep's runs at a glance (AppTest)."""
+"""Compare: filters, a run's note and tags, and a sweep's runs at a glance; the Sweep
+form without Optuna (AppTest)."""
 
 import json
 import os
+import sys
 
 import pandas as pd
 
@@ -89,3 +91,13 @@ def test_the_pareto_front_keeps_the_runs_no_other_beats_on_both_counts():
     cost = pd.Series([1000, 2000, 3000, 1500, 5000])
     score = pd.Series([0.90, 0.95, 0.94, 0.89, 0.97])
     assert pareto_front(cost, score).tolist() == [True, True, False, False, True]
+
+
+def test_without_optuna_the_sweep_form_says_how_to_install_it_and_runs_still_train(home, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # Importing it now fails, as where it is not installed.
+    app = page_of("train")
+    app.segmented_control(key="train_mode").set_value("Sweep").run()
+    assert not app.exception
+    assert any("pip install -r requirements-extras.txt" in info.value for info in app.info)
+    app.segmented_control(key="train_mode").set_value("One run").run()
+    assert not app.exception and app.button(key="start").disabled is False

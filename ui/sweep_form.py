@@ -221,6 +221,10 @@ def show_sweep(store: RunStore, sweep_id: int, polling: bool) -> None:
     if sweep["status"] == "running" and st.button("⏹️ Stop the sweep", key="stop_sweep"):
         stop_sweep(store, sweep_id)
         st.rerun()
+    training = [trial for trial in trials if trial["status"] == "running"]
+    if training:  # A trial is an ordinary run: the One run view draws its live curves.
+        links = ", ".join(f"[trial {t['trial']} (run #{t['run']})](train?run={t['run']})" for t in training)
+        st.markdown(f"Live curves of {links}")
     frame = trials_frame(trials, spec)
     if not frame.empty:
         st.dataframe(frame, hide_index=True, key="sweep_trials_table", column_config=TRIAL_COLUMNS)
