@@ -87,9 +87,10 @@ def test_a_sweep_trains_its_trials_in_a_worker_and_prunes_a_poor_one_after_an_ep
 
 def test_a_sweep_goes_on_with_a_new_worker_when_its_worker_is_killed(home):
     store = RunStore(home)
-    batch = SweepParameter("batch_size", choices=(16, 32))
-    spec = SweepSpec(BASE, (batch,), trials=2, search="grid", pruning=False)
+    batch = SweepParameter("batch_size", choices=(16, 32, 64))
+    spec = SweepSpec(BASE, (batch,), trials=3, search="grid", pruning=False)
     sweep_id = start_sweep(store, spec, start_worker=True)
+    assert len(store.runs_table()) == 2, "two trials queued; the third is asked for later"
     first = min(store.runs_table()["id"])
     run = wait_for(lambda: (r := store.get_run(first))["batch"] > 0 and r, message="the first trial to train")
     os.kill(run["worker_pid"], signal.SIGKILL)
@@ -99,9 +100,10 @@ def test_a_sweep_goes_on_with_a_new_worker_when_its_worker_is_killed(home):
     ensure_workers(restarted)
     wait_for(lambda: restarted.get_sweep(sweep_id)["status"] == "completed", timeout=240, message="the sweep")
     _, trials = sweep_summary(restarted, sweep_id)
-    assert [trial["status"] for trial in trials] == ["failed", "completed"]
+    assert [trial["status"] for trial in trials] == ["failed", "completed", "completed"]
+    assert sorted(trial["batch_size"] for trial in trials) == [16, 32, 64], "the grid went on where it was"
     assert "was killed (SIGKILL)" in restarted.get_run(first)["error"]
-    assert sorted(study_states(home, sweep_id)) == ["COMPLETE", "FAIL"]
+    assert sorted(study_states(home, sweep_id)) == ["COMPLETE", "COMPLETE", "FAIL"]
 
 
 def test_a_sweep_started_on_the_train_page_shows_its_trials_and_parallel_coordinates(browser, tmp_path):
