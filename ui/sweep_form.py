@@ -187,7 +187,7 @@ def watch_sweep(store: RunStore) -> None:
     if not sweeps:
         st.info("No sweeps yet: choose a model and what to vary above, then **Start the sweep**.")
         return
-    names = {sweep["id"]: f"#{sweep['id']} {sweep['name']} ({sweep['status']})" for sweep in sweeps}
+    names = {sweep["id"]: f"#{sweep['id']} {sweep['name']}" for sweep in sweeps}
     watched = st.session_state.get(WATCHED)
     index = list(names).index(watched) if watched in names else 0
     sweep_id = st.selectbox("Sweep", list(names), index=index, format_func=names.get, key="sweep_shown")
@@ -227,7 +227,15 @@ def show_sweep(store: RunStore, sweep_id: int, polling: bool) -> None:
         st.markdown(f"Live curves of {links}")
     frame = trials_frame(trials, spec)
     if not frame.empty:
-        st.dataframe(frame, hide_index=True, key="sweep_trials_table", column_config=TRIAL_COLUMNS)
+        swept = {
+            p.name: st.column_config.NumberColumn(
+                PARAMETER_KINDS[p.name].label.split(" (")[0],
+                format="%.2e" if PARAMETER_KINDS[p.name].log else None,
+            )
+            for p in spec.parameters
+            if p.name != "augment"
+        }
+        st.dataframe(frame, hide_index=True, key="sweep_trials_table", column_config=TRIAL_COLUMNS | swept)
     scored = pd.DataFrame(trials).dropna(subset=["best_val_accuracy"]) if trials else pd.DataFrame()
     if len(scored) >= 2:
         names = {p.name: PARAMETER_KINDS[p.name].label.split(" (")[0] for p in spec.parameters}
