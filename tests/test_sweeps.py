@@ -120,6 +120,7 @@ def test_a_sweep_started_on_the_train_page_shows_its_trials_and_parallel_coordin
         key,
         open_page,
         screenshot,
+        select_option,
         wait_until_idle,
     )
 
@@ -129,6 +130,7 @@ def test_a_sweep_started_on_the_train_page_shows_its_trials_and_parallel_coordin
         open_page(page, server.url, "train", heading="Train")
         page.locator(key("train_mode")).get_by_role("radio", name="Sweep").click()
         wait_until_idle(page)
+        select_option(page, "preset", "DNN 128-128")  # A dense model: the quickest trials.
         fill_number(page, "sweep_trials", 10000)
         expect(page.locator(key("start_sweep")).locator("button")).to_be_disabled()
         expect(page.get_by_text("A sweep runs 1 to 200 trials")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
