@@ -19,10 +19,19 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from core.layers import ConfigError
 from core.locks import file_lock
 from core.runs import check, submit
 from core.store import ACTIVE, RunStore
-from core.sweep_spec import SweepInvalid, SweepSpec, check_spec, grid_values, planned_trials, trial_config
+from core.sweep_spec import (
+    PARAMETER_KINDS,
+    SweepInvalid,
+    SweepSpec,
+    check_spec,
+    grid_values,
+    planned_trials,
+    trial_config,
+)
 
 AHEAD = 2  # Trials kept queued ahead of the worker: enough that it never waits for Optuna.
 JOURNAL = "optuna-journal.log"
@@ -221,9 +230,6 @@ def _ask(store: RunStore, study, sweep_id: int, spec: SweepSpec, number: int) ->
     trial failed) when it cannot be queued now."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.trial import TrialState
-
-    from core.layers import ConfigError
-    from core.sweep_spec import PARAMETER_KINDS
 
     distributions = {}
     for parameter in spec.parameters:
