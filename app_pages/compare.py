@@ -20,7 +20,7 @@ GALLERY = 24
 TABLE_COLUMNS = [
     "id", "name", "status", "dataset", "family", "params", "epochs", "batch_size",
     "learning_rate", "test_accuracy", "my_drawings", "best_val_accuracy", "seconds_per_epoch",
-    "total_seconds", "ms_per_prediction", "tags",
+    "total_seconds", "ms_per_prediction",
 ]  # fmt: skip
 # Short headings, explained on hover, so every column fits a laptop screen without scrolling.
 TABLE_HEADINGS = {
@@ -59,8 +59,9 @@ def runs_table(table: pd.DataFrame, audience: bool = False) -> list[int]:
         status=table["status"].map(STATUS_LABELS).where(table["config_error"] == "", "⚠️ unreadable"),
         epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
     )
+    tagged = ["tags"] if (table["tags"] != "").any() else []  # A column only once a run has tags.
     event = st.dataframe(
-        shown[TABLE_COLUMNS],
+        shown[TABLE_COLUMNS + tagged],
         hide_index=True,
         placeholder="–",  # A value a run does not have (a stopped run's test accuracy).
         key="runs_table",
