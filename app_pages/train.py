@@ -25,6 +25,7 @@ from ui.charts import curves_figure
 from ui.format import STATUS_LABELS, as_text, dataset_label, field_key, format_seconds
 from ui.presenter import presenter_mode, readable
 from ui.resources import get_store, keep_workers_alive
+from ui.sweep_form import sweep_mode
 
 CUSTOM = "Custom (choose a family)"
 # The hyperparameter fields, by the RunConfig field they set, and their labels.
@@ -44,6 +45,7 @@ REMEMBERED = "remembered_fields"  # The session's edits of every field, by widge
 FOLLOWED = "form_follows_run"  # The run whose dataset and model the form last took.
 ANCHORS = "progress_anchors"  # Per run: (time, epochs done) when a finished batch was first seen.
 QUEUED = "queued_run"  # A run just queued, to announce after the rerun.
+MODES = ("One run", "Sweep")
 
 
 def on_dataset_change() -> None:
@@ -358,6 +360,8 @@ def show_run(store: RunStore, run_id: int, polling: bool) -> None:
         st.error(f"This run failed: {run['error']}")
     if run["status"] == "cancelled":
         st.warning("This run was stopped before it finished.")
+    if run["status"] == "pruned":
+        st.info(f"{run['note']} Its sweep judged it unpromising; its epochs are kept.")
     if run["status"] == "completed":
         show_results(run)
     if len(epochs):
@@ -480,6 +484,10 @@ def main() -> None:
     presenter_mode()
     st.title("🏋️ Train")
     store = get_store()
+    mode = st.segmented_control("Mode", MODES, default=MODES[0], required=True, key="train_mode")
+    if mode == "Sweep":
+        sweep_mode(store, choose_model)
+        return
     if QUEUED in st.session_state:
         st.toast(f"Run {st.session_state.pop(QUEUED)} queued")
     follow_run(store)

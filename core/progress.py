@@ -30,7 +30,9 @@ class StoreProgress(keras.callbacks.Callback):
     follows. A run that trains longer than its time limit ends after the current
     batch too, keeping what it learned. With `worker_pid`, every write checks that
     the run still runs in that worker; when it does not, training ends at once by
-    raising `RunLost`, and nothing more is written.
+    raising `RunLost`, and nothing more is written. A sweep trial (`in_sweep`) reports
+    each epoch's validation accuracy to its sweep (`core.sweeps.should_prune`); when the
+    sweep prunes it, training ends after that epoch and `pruned_after` holds the epoch.
 
     Args:
         store: the run store.
@@ -39,6 +41,7 @@ class StoreProgress(keras.callbacks.Callback):
         time_limit_seconds: stop after this much training time.
         stop: an event that asks training to stop.
         worker_pid: the worker that owns the run; None writes unchecked.
+        in_sweep: the run is a trial of a sweep, which may prune it.
     """
 
     def __init__(
@@ -49,8 +52,11 @@ class StoreProgress(keras.callbacks.Callback):
         time_limit_seconds: float,
         stop: threading.Event,
         worker_pid: int | None = None,
+        in_sweep: bool = False,
     ):
         super().__init__()
+        self.in_sweep = in_sweep
+        self.pruned_after = 0
         self.store = store
         self.worker_pid = worker_pid
         self.stop = stop
@@ -88,6 +94,15 @@ class StoreProgress(keras.callbacks.Callback):
             return
         if not self.store.add_epoch(self.run_id, epoch + 1, {**logs, "seconds": seconds}, self.worker_pid):
             self._lost()
+        if self.in_sweep:
+            from core.sweeps import should_prune
+
+            # Every epoch is reported (the pruner compares trials epoch by epoch); the
+            # last one is never pruned: the trial has finished.
+            prune = should_prune(self.store, self.run_id, epoch + 1, logs.get("val_accuracy"))
+            if prune and epoch + 1 < self.params.get("epochs", 0):
+                self.pruned_after = epoch + 1
+                self.model.stop_training = True
 
     def _report(self, batch: int) -> None:
         self._last_write = time.monotonic()

@@ -45,7 +45,9 @@ def check(config: RunConfig) -> int:
     return validate(config, train_size=training_size(config.dataset))
 
 
-def submit(store: RunStore, config: RunConfig, name: str = "", start_worker: bool = True) -> int:
+def submit(
+    store: RunStore, config: RunConfig, name: str = "", start_worker: bool = True, sweep_id: int | None = None
+) -> int:
     """Checks a config, queues it as a run and makes sure a worker will train it.
 
     Args:
@@ -54,6 +56,7 @@ def submit(store: RunStore, config: RunConfig, name: str = "", start_worker: boo
         name: a name for the run (defaults to the preset or family).
         start_worker: start a worker process if none is alive; False when the caller
             executes runs itself (a benchmark, a test).
+        sweep_id: the sweep this run is a trial of, if any.
 
     Returns:
         The new run's id.
@@ -69,7 +72,7 @@ def submit(store: RunStore, config: RunConfig, name: str = "", start_worker: boo
     """
     params = check(config)
     check_room_to_queue(store.models_dir, params)
-    run_id = store.create_run(config, params, name, max_queued=max_queued())
+    run_id = store.create_run(config, params, name, max_queued=max_queued(), sweep_id=sweep_id)
     if start_worker:
         from core.worker import ensure_workers
 

@@ -71,6 +71,15 @@ CREATE TABLE IF NOT EXISTS sweeps (
     status TEXT NOT NULL DEFAULT 'running',
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sweep_trials (
+    run_id INTEGER PRIMARY KEY,
+    sweep_id INTEGER NOT NULL,
+    trial_number INTEGER NOT NULL,
+    trial_id INTEGER NOT NULL,
+    params TEXT NOT NULL DEFAULT '{}',
+    told INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sweep_trials_sweep ON sweep_trials (sweep_id);
 CREATE TABLE IF NOT EXISTS drawings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     label INTEGER NOT NULL,
@@ -103,12 +112,14 @@ ADDED_RUN_COLUMNS = {
 }
 CONFIG_COLUMNS = ("epochs", "batch_size", "learning_rate", "augment")
 # The config columns (epochs, batch size, learning rate, augment) are decoded in Python
-# where `config` stands, so one unreadable config cannot break the whole table.
+# where `config_length` stands, so one unreadable config cannot break the whole table.
 COMPARE_COLUMNS = """
-    id, name, status, dataset, family, preset, params, epoch AS epochs_done, config,
+    id, name, status, dataset, family, preset, params, epoch AS epochs_done, length(config) AS config_length,
     test_accuracy, best_val_accuracy, seconds_per_epoch, total_seconds, ms_per_prediction,
-    data_source, error, note, created_at
+    data_source, error, note, created_at, sweep_id, tags, user_note
 """
+MAX_TAGS_LENGTH = 200
+MAX_USER_NOTE_LENGTH = 2000
 
 
 @lru_cache(maxsize=4096)
@@ -121,6 +132,22 @@ def _read_config(text: str) -> tuple[RunConfig | None, str]:
         return RunConfig.from_json(text), ""
     except ConfigUnreadable as error:
         return None, str(error)
+
+
+# A run's config columns, by (id, created_at, length of its config): a run's config never
+# changes, so a table of thousands of runs reads the config texts only of runs it has
+# not seen before.
+_SETTINGS: dict[tuple, tuple] = {}
+_DELETED_MEANWHILE = (None, None, None, None, "")
+
+
+def _settings_of(text: str) -> tuple:
+    """Returns a config's (epochs, batch_size, learning_rate, augment, error): the
+    settings empty and the reason given for a config that cannot be read."""
+    config, error = _read_config(text)
+    if config is None:
+        return None, None, None, None, error
+    return config.epochs, config.batch_size, config.learning_rate, int(config.augment), ""
 
 
 def _json_object(text: str) -> dict:
@@ -496,7 +523,12 @@ class RunStore:
     # Runs: create, read, list.
 
     def create_run(
-        self, config: RunConfig, params: int, name: str = "", max_queued: int | None = None
+        self,
+        config: RunConfig,
+        params: int,
+        name: str = "",
+        max_queued: int | None = None,
+        sweep_id: int | None = None,
     ) -> int:
         """Queues a run and returns its id.
 
@@ -510,6 +542,7 @@ class RunStore:
             name: a name for the run (defaults to the preset or family).
             max_queued: refuse when this many runs already wait (None: no limit);
                 counted and inserted in one transaction.
+            sweep_id: the sweep this run is a trial of, if any.
 
         Raises:
             QueueFull: `max_queued` runs already wait; nothing is queued.
@@ -531,9 +564,18 @@ class RunStore:
                     )
             self._skip_model_file_ids(db)
             cursor = db.execute(
-                "INSERT INTO runs (name, dataset, family, preset, config, params, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (label[:80], config.dataset, config.family, config.preset, config_json, params, time.time()),
+                "INSERT INTO runs (name, dataset, family, preset, config, params, created_at, sweep_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    label[:80],
+                    config.dataset,
+                    config.family,
+                    config.preset,
+                    config_json,
+                    params,
+                    time.time(),
+                    sweep_id,
+                ),
             )
             db.execute("COMMIT")
         return int(cursor.lastrowid)
@@ -598,18 +640,28 @@ class RunStore:
             )
             names = [description[0] for description in cursor.description]
             rows = cursor.fetchall()
-        position = names.index("config")
+        position = names.index("config_length")
+        created = names.index("created_at")
+        keys = [(row[0], row[created], row[position]) for row in rows]
+        self._read_settings([key for key in keys if key not in _SETTINGS])
         records = []
-        for row in rows:
-            config, error = _read_config(row[position])
-            settings = (
-                (config.epochs, config.batch_size, config.learning_rate, int(config.augment))
-                if config
-                else (None, None, None, None)
-            )
+        for row, key in zip(rows, keys, strict=True):
+            *settings, error = _SETTINGS.get(key, _DELETED_MEANWHILE)
             records.append((*row[:position], *settings, *row[position + 1 :], error))
         columns = [*names[:position], *CONFIG_COLUMNS, *names[position + 1 :], "config_error"]
         return pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
+
+    def _read_settings(self, keys: list[tuple]) -> None:
+        """Decodes the configs of runs not seen before into `_SETTINGS`."""
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT id, created_at, length(config) AS length, config FROM runs WHERE id IN ({marks})",
+                tuple(key[0] for key in chunk),
+            )
+            for row in rows:
+                _SETTINGS[(row["id"], row["created_at"], row["length"])] = _settings_of(row["config"])
 
     def active_runs(self) -> list[dict]:
         """Returns the queued and running runs, oldest first (`epochs` is None for a run
@@ -763,6 +815,26 @@ class RunStore:
         )
         return cursor.rowcount == 1
 
+    def prune(self, run_id: int, epoch: int, worker_pid: int | None = None) -> bool:
+        """Ends a sweep trial that its sweep pruned after `epoch` (its epochs are kept);
+        with `worker_pid`, only while it runs in that worker. Returns whether it changed."""
+        owned, owner = _owned_by(worker_pid)
+        cursor = self._write(
+            "UPDATE runs SET status = 'pruned', finished_at = ?, note = ?"
+            f" WHERE id = ? AND status = 'running'{owned}",
+            (time.time(), f"Pruned by its sweep after epoch {epoch}.", run_id, *owner),
+        )
+        return cursor.rowcount == 1
+
+    def set_labels(self, run_id: int, tags: str, user_note: str) -> None:
+        """Sets a run's tags (comma-separated; blanks and repeats dropped) and the
+        user's note about it."""
+        cleaned = list(dict.fromkeys(tag.strip() for tag in str(tags).split(",") if tag.strip()))
+        self._write(
+            "UPDATE runs SET tags = ?, user_note = ? WHERE id = ?",
+            (", ".join(cleaned)[:MAX_TAGS_LENGTH], str(user_note)[:MAX_USER_NOTE_LENGTH], int(run_id)),
+        )
+
     def request_stop(self, run_id: int) -> None:
         """Asks a running run to stop after its current batch; cancels a queued one."""
         self._write("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
@@ -796,6 +868,62 @@ class RunStore:
             if (match := _MODEL_FILE.fullmatch(path.name)) and int(match[1]) not in known
         ]
         return sorted(orphans, key=lambda path: (int(_MODEL_FILE.fullmatch(path.name)[1]), path.name))
+
+    # Sweeps: a sweep row holds its spec; its trials are ordinary runs with its sweep_id,
+    # and `sweep_trials` ties each run to its Optuna trial.
+
+    def create_sweep(self, name: str, spec_json: str) -> int:
+        """Records a new running sweep; returns its id."""
+        cursor = self._write(
+            "INSERT INTO sweeps (name, spec, status, created_at) VALUES (?, ?, 'running', ?)",
+            (name[:80], spec_json, time.time()),
+        )
+        return int(cursor.lastrowid)
+
+    def get_sweep(self, sweep_id: int) -> dict | None:
+        """Returns a sweep (id, name, spec as JSON text, status, created_at), or None."""
+        rows = self._rows("SELECT * FROM sweeps WHERE id = ?", (int(sweep_id),))
+        return rows[0] if rows else None
+
+    def sweeps(self, status: str | None = None) -> list[dict]:
+        """Returns the sweeps (all, or those with `status`), newest first."""
+        if status:
+            return self._rows("SELECT * FROM sweeps WHERE status = ? ORDER BY id DESC", (status,))
+        return self._rows("SELECT * FROM sweeps ORDER BY id DESC")
+
+    def set_sweep_status(self, sweep_id: int, status: str) -> None:
+        """Marks a sweep running, completed, stopped or failed."""
+        self._write("UPDATE sweeps SET status = ? WHERE id = ?", (status, int(sweep_id)))
+
+    def add_sweep_trial(
+        self, run_id: int, sweep_id: int, trial_number: int, trial_id: int, params: str
+    ) -> None:
+        """Ties a queued run to the Optuna trial it trains (`params`: the trial's values as JSON)."""
+        self._write(
+            "INSERT INTO sweep_trials (run_id, sweep_id, trial_number, trial_id, params)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (run_id, sweep_id, trial_number, trial_id, params),
+        )
+
+    def sweep_trial_of(self, run_id: int) -> dict | None:
+        """Returns the sweep trial a run trains (sweep_id, trial_number, trial_id), or None."""
+        rows = self._rows("SELECT * FROM sweep_trials WHERE run_id = ?", (int(run_id),))
+        return rows[0] if rows else None
+
+    def sweep_trial_rows(self, sweep_id: int) -> list[dict]:
+        """Returns a sweep's trials in order, each with its run's status and results
+        (status None when the run was deleted)."""
+        return self._rows(
+            "SELECT t.run_id, t.trial_number, t.trial_id, t.params, t.told, r.status, r.epoch,"
+            " r.test_accuracy, r.best_val_accuracy, r.total_seconds, r.config"
+            " FROM sweep_trials t LEFT JOIN runs r ON r.id = t.run_id"
+            " WHERE t.sweep_id = ? ORDER BY t.trial_number",
+            (int(sweep_id),),
+        )
+
+    def mark_trial_told(self, run_id: int) -> None:
+        """Records that the trial's outcome was told to its study."""
+        self._write("UPDATE sweep_trials SET told = 1 WHERE run_id = ?", (int(run_id),))
 
     # Workers: registration and heartbeats, so dead ones can be found.
 

@@ -58,10 +58,11 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     """Trains, evaluates and saves one claimed run; returns its final status.
 
     Training progress and results go to the store. A user's stop ends the run as
-    cancelled; reaching the time limit ends it completed, with a note. Every write
-    checks that the run still runs in this process; once it does not (it was marked
-    failed while this worker was stopped or suspended, or deleted), training ends
-    at once and the run is left alone: the status is then "abandoned".
+    cancelled; a sweep that prunes the run ends it as pruned after that epoch;
+    reaching the time limit ends it completed, with a note. Every write checks that
+    the run still runs in this process; once it does not (it was marked failed while
+    this worker was stopped or suspended, or deleted), training ends at once and the
+    run is left alone: the status is then "abandoned".
     """
     import keras
 
@@ -81,7 +82,9 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     data = prepare_data(dataset, config)
     batches = -(-len(data.y_fit) // config.batch_size)
     model = build_model(config, batches)
-    progress = StoreProgress(store, run_id, batches, config.time_limit_minutes * 60, stop, worker_pid=pid)
+    limit = config.time_limit_minutes * 60
+    in_sweep = run["sweep_id"] is not None
+    progress = StoreProgress(store, run_id, batches, limit, stop, worker_pid=pid, in_sweep=in_sweep)
     try:
         model.fit(
             data.x_fit,
@@ -98,6 +101,8 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
         return "cancelled"
     except RunLost:
         return "abandoned"
+    if progress.pruned_after:  # Its sweep stopped it: no test, no model to keep.
+        return "pruned" if store.prune(run_id, progress.pruned_after, worker_pid=pid) else "abandoned"
     train_seconds = time.monotonic() - started
     epochs_done = store.get_run(run_id)["epoch"]
     results = evaluate(model, data, config.is_text)

@@ -23,6 +23,7 @@ from core.locks import file_lock
 from core.model_files import DiskFull, remove_leftover_temporaries
 from core.processes import same_process_since, start_engine_process
 from core.store import RunStore
+from core.sweeps import top_up
 
 HEARTBEAT_SECONDS = 2.0
 STOP_POLL_SECONDS = 0.25
@@ -115,10 +116,11 @@ def _workers_lock(store: RunStore):
 def ensure_workers(store: RunStore, idle_exit_seconds: float = 30.0) -> int:
     """Reaps dead runs and starts workers (that exit after `idle_exit_seconds`
     without work) while runs wait and fewer than `worker_count()` are alive;
-    returns how many were started. Several processes may call it at once: they
-    count and start workers one after another."""
+    returns how many were started. Running sweeps are topped up first. Several
+    processes may call it at once: they count and start workers one after another."""
     with _spawn_lock, _workers_lock(store):
         reap_dead_runs(store)
+        top_up(store)  # A sweep whose trial just ended (or whose worker died) queues its next.
         needed = min(store.count_queued(), worker_count() - len(store.workers()))
         for _ in range(max(0, needed)):
             spawn_worker(store, idle_exit_seconds)
@@ -180,6 +182,7 @@ def run_worker(store: RunStore, idle_exit_seconds: float | None = None) -> int:
     try:
         while True:
             reap_dead_runs(store)
+            top_up(store)
             run_id = store.claim_next(pid, worker_count()) if store.count_queued() else None
             if run_id is None:
                 if idle_exit_seconds is not None and time.monotonic() - idle_since > idle_exit_seconds:

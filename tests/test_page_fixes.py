@@ -15,6 +15,7 @@ import re
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -34,7 +35,7 @@ from devtools.browser import (
     wait_until_idle,
 )
 from tests.conftest import REPO_DIR
-from tests.page_helpers import page_of, stored_run, stub_reader, stub_workers, table_display
+from tests.page_helpers import page_of, stored_run, stub_reader, stub_workers
 from ui.format import field_key
 
 CUSTOM = "Custom (choose a family)"
@@ -209,12 +210,14 @@ def test_a_stopped_run_shows_dashes_not_none_in_compare(store):
     stored_run(store, "MLP 32", "finished", 0.95)
     stopped = stored_run(store, "MLP 32", "stopped early", status="cancelled")
     app = page_of("compare")
-    shown = table_display(app)
-    row = shown[shown["name"] == "stopped early"].iloc[0]
-    assert row["test_accuracy"] == "–" and row["ms_per_prediction"] == "–"
-    assert not shown.isin(["None", "nan", "NaN"]).any().any(), shown
-    assert shown[shown["name"] == "finished"].iloc[0]["test_accuracy"] == "95.00 %"
-    assert stopped in app.dataframe[0].value["id"].tolist()
+    table = app.dataframe[0]
+    assert table.proto.placeholder == "–", "the browser writes a missing value as a dash"
+    row = table.value[table.value["name"] == "stopped early"].iloc[0]
+    assert pd.isna(row["test_accuracy"]) and pd.isna(row["ms_per_prediction"])
+    assert not table.value.isin(["None", "nan", "NaN"]).any().any(), table.value
+    assert table.value[table.value["name"] == "finished"].iloc[0]["test_accuracy"] == 95.0
+    assert json.loads(table.proto.columns)["test_accuracy"]["type_config"]["format"] == "%.2f %%"
+    assert stopped in table.value["id"].tolist()
 
 
 def test_fashion_mnist_data_page_speaks_of_images_not_digits(home):

@@ -235,3 +235,88 @@ def read_so_far_figure(read_so_far: np.ndarray, words: tuple[str, ...]) -> go.Fi
         yaxis={"title": "P(positive)", "range": [0, 1.02], "tickformat": ".0%"},
     )
     return figure
+
+
+def parallel_coordinates_figure(
+    frame: pd.DataFrame, dimensions: dict[str, str], score: str, score_label: str, log: Collection[str] = ()
+) -> go.Figure:
+    """One line per run across the hyperparameter axes to its score; the colour is the score.
+
+    Args:
+        frame: one row per run.
+        dimensions: the columns drawn as axes, by their axis labels.
+        score: the column of the last axis (and the colour), e.g. test accuracy.
+        score_label: its axis label.
+        log: the columns drawn on a log scale (their axis reads the values themselves).
+    """
+    axes = []
+    for column, label in dimensions.items():
+        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        if column in log:
+            positive = values.where(values > 0)
+            ticks = sorted(positive.dropna().unique())
+            ticks = ticks if len(ticks) <= 6 else list(np.geomspace(min(ticks), max(ticks), 5))
+            axes.append(
+                {
+                    "label": f"{label} (log)",
+                    "values": np.log10(positive),
+                    "tickvals": np.log10(ticks).tolist(),
+                    "ticktext": [f"{tick:.2g}" for tick in ticks],
+                }
+            )
+        else:
+            axes.append({"label": label, "values": values})
+    scores = pd.to_numeric(frame[score], errors="coerce").astype(float)
+    axes.append({"label": score_label, "values": scores, "tickformat": ".1%"})
+    figure = go.Figure(
+        go.Parcoords(
+            line={"color": scores.fillna(scores.min()), "colorscale": "Viridis", "showscale": True},
+            dimensions=axes,
+        )
+    )
+    figure.update_layout(height=360, margin={"t": 50, "b": 20, "l": 60, "r": 40})
+    return figure
+
+
+def pareto_front(cost: pd.Series, score: pd.Series) -> pd.Series:
+    """Returns, for each row, whether no other row has at most its cost and a higher
+    score (or a lower cost and at least its score): the best trade-offs."""
+    order = sorted(range(len(cost)), key=lambda i: (cost.iloc[i], -score.iloc[i]))
+    on_front = pd.Series(False, index=cost.index)
+    best = -np.inf
+    for position in order:
+        if score.iloc[position] > best:
+            on_front.iloc[position] = True
+            best = score.iloc[position]
+    return on_front
+
+
+def tradeoff_figure(
+    frame: pd.DataFrame, cost: str, cost_label: str, score: str, log_x: bool = False
+) -> go.Figure:
+    """Accuracy against a cost (parameters, seconds), one point per run, the Pareto front
+    (no run is both cheaper and better) joined by a line."""
+    rows = frame[[cost, score, "id", "name"]].dropna(subset=[cost, score])
+    front = rows[pareto_front(rows[cost], rows[score])].sort_values(cost)
+    names = [html.escape(f"#{run_id} {name}") for run_id, name in zip(rows["id"], rows["name"], strict=True)]
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=rows[cost], y=rows[score], mode="markers", name="runs", text=names,
+                hovertemplate="%{text}<br>%{x:,}: %{y:.2%}<extra></extra>", marker={"color": PALETTE[0]},
+            ),
+            go.Scatter(
+                x=front[cost], y=front[score], mode="lines+markers", name="Pareto front",
+                line={"color": PALETTE[1], "shape": "hv"}, marker={"color": PALETTE[1], "size": 10},
+                hoverinfo="skip",
+            ),
+        ]
+    )  # fmt: skip
+    figure.update_layout(
+        height=320,
+        margin={"t": 20, "b": 10, "l": 10, "r": 10},
+        xaxis={"title": cost_label, "type": "log" if log_x else "linear"},
+        yaxis={"title": "test accuracy", "tickformat": ".1%"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25},
+    )
+    return figure

@@ -14,6 +14,7 @@ STATUS_LABELS = {
     "completed": "✅ completed",
     "failed": "❌ failed",
     "cancelled": "⏹️ stopped",
+    "pruned": "✂️ pruned",
 }
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:=])")
 
@@ -34,11 +35,19 @@ def dataset_label(name: str) -> str:
     return dataset_facts(name).label
 
 
+def _label(name: str, run_id: int, accuracy: float | None) -> str:
+    score = f", {accuracy:.1%}" if pd.notna(accuracy) else ""
+    return f"{name} (#{run_id}{score})"
+
+
 def run_label(row) -> str:
     """Returns 'Name (#id, 97.2 %)' for a run row."""
-    accuracy = row["test_accuracy"]
-    score = f", {accuracy:.1%}" if pd.notna(accuracy) else ""
-    return f"{row['name']} (#{row['id']}{score})"
+    return _label(row["name"], row["id"], row["test_accuracy"])
+
+
+def run_labels(table: pd.DataFrame) -> list[str]:
+    """Returns `run_label` of every row of a runs table (fast for thousands of runs)."""
+    return [_label(*row) for row in zip(table["name"], table["id"], table["test_accuracy"], strict=True)]
 
 
 def format_seconds(seconds: float) -> str:
