@@ -16,6 +16,7 @@ from core.store import RunStore, StoreError, default_home
 from ui.format import run_label
 from ui.resources import completed_runs, get_reader, get_store
 
+SCORED_RUNS = 40  # Each scored run is a model the reader loads: Compare scores the best this many.
 SAVED = "saved_drawing"  # (fingerprint of the drawing, its id, its label) of the last one saved.
 
 
@@ -85,11 +86,12 @@ def personal_scores(run_ids: list[int]) -> dict[int, PersonalScore | str]:
 
 
 def with_personal_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """Returns the runs table with a `my_drawings` column: each completed digit run's
-    accuracy on the saved drawings (0-1; empty for other runs and without drawings)."""
+    """Returns the runs table with a `my_drawings` column: the accuracy on the saved
+    drawings (0-1) of the first SCORED_RUNS completed digit runs in the table (best
+    first; a filter reaches the others); empty for other runs and without drawings."""
     completed = (table["status"] == "completed") & (table["config_error"] == "")
-    digit_runs = completed & (table["dataset"] == "mnist")
-    scores = personal_scores([int(run_id) for run_id in table[digit_runs]["id"]])
+    digit_runs = table[completed & (table["dataset"] == "mnist")].head(SCORED_RUNS)
+    scores = personal_scores([int(run_id) for run_id in digit_runs["id"]])
     accuracy = {run_id: s.accuracy for run_id, s in scores.items() if isinstance(s, PersonalScore)}
     return table.assign(my_drawings=table["id"].map(lambda run_id: accuracy.get(int(run_id), np.nan)))
 
