@@ -33,7 +33,7 @@ def main() -> None:
     store = RunStore(tempfile.mkdtemp(prefix="digitlab-overhead-"))
     run_id = store.create_run(config, validate(config))
     batches = -(-len(data.y_fit) // config.batch_size)
-    model = build_model(config, batches)
+    model = build_model(config)
 
     def epoch(callbacks: list) -> float:
         start = time.perf_counter()

@@ -24,6 +24,7 @@ from core.config import (
     MAX_TIME_LIMIT_MINUTES,
     OPTIMIZERS,
     RECURRENT_FAMILIES,
+    STARTS,
     LayerSpec,
     RunConfig,
     dataset_facts,
@@ -256,6 +257,7 @@ def validate(config: RunConfig, train_size: int | None = None) -> int:
             f"The time limit is at most 24 hours ({MAX_TIME_LIMIT_MINUTES:g} minutes); "
             f"got {config.time_limit_minutes:g} minutes.",
         )
+    _validate_budget_and_start(config)
     if config.max_words < 1:
         raise ConfigError(
             "max_words", f"A text model must read at least 1 word of a review; got {config.max_words}."
@@ -284,6 +286,32 @@ def validate(config: RunConfig, train_size: int | None = None) -> int:
         )
     _check_memory(config)
     return params
+
+
+def _validate_budget_and_start(config: RunConfig) -> None:
+    """Checks the time budget (none, or a positive number of seconds within the time
+    limit) and where the run starts (fresh, or on from its parent's epochs)."""
+    budget = config.time_budget_seconds
+    if budget < 0 or 0 < budget < 1:
+        raise ConfigError(
+            "time_budget_seconds", f"The time budget is 0 (none) or at least 1 second; got {budget:g}."
+        )
+    if budget > config.time_limit_minutes * 60:
+        raise ConfigError(
+            "time_budget_seconds",
+            f"A budget of {budget:g} seconds is longer than the run's time limit of "
+            f"{config.time_limit_minutes:g} minutes: raise the time limit or shorten the budget.",
+        )
+    if config.start_from not in STARTS:
+        raise ConfigError("start_from", f"Unknown start '{config.start_from}'; choose one of {STARTS}.")
+    if config.start_from and not 0 <= config.initial_epoch < config.epochs:
+        raise ConfigError(
+            "epochs",
+            f"A continued run trains on from epoch {config.initial_epoch}: its epochs must be more than "
+            f"that and at most {MAX_EPOCHS}; got {config.epochs}.",
+        )
+    if not config.start_from and config.initial_epoch:
+        raise ConfigError("initial_epoch", "Only a continued or fine-tuned run starts after epoch 0.")
 
 
 def _validate_finite(config: RunConfig) -> None:

@@ -16,6 +16,9 @@ VOCAB_SIZE = 10_000
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 OPTIMIZERS = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2, "adamw": 1e-3}
 LR_SCHEDULES = ("constant", "cosine")
+# Where a run starts: fresh weights, or its parent run's model ("continue": with its
+# optimizer state; "fine_tune": on the user's own drawings mixed with replayed MNIST).
+STARTS = ("", "continue", "fine_tune")
 MAX_EPOCHS = 200
 MAX_PARAMS = 20_000_000
 DEFAULT_TIME_LIMIT_MINUTES = 30.0
@@ -99,13 +102,20 @@ class LayerSpec:
 class RunConfig:
     """Everything that decides a training run: data, architecture and fitting.
 
-    `lr_schedule` "cosine" lowers the learning rate smoothly to zero by the last
-    epoch. `limit` trains on the first N training items (0 = all). `augment` makes
+    `lr_schedule` "cosine" lowers the learning rate smoothly to zero by the end of the
+    run: its last epoch or, with `time_budget_seconds`, whichever comes first of the
+    last epoch and the end of the budget (the schedule follows the larger of the
+    fraction of epochs done and the fraction of the budget spent, batch by batch).
+    A run with a budget ends when the budget is spent. `limit` trains on the first N
+    training items (0 = all). `augment` makes
     random changes of stroke width, rotation, stretch, shear and shift to training
     images. `keep_best_epoch` keeps the weights of the epoch with the best validation
     accuracy.
     `time_limit_minutes` stops a run that trains longer than that. Text models read
     the first `max_words` words of each review.
+    `start_from` "continue" or "fine_tune" starts from the parent run's model (the
+    run's `parent_run_id`); such a run numbers its epochs on from `initial_epoch`, the
+    parent's last, and trains `epochs - initial_epoch` of them.
     """
 
     dataset: str = "mnist"
@@ -124,6 +134,9 @@ class RunConfig:
     limit: int = 0
     time_limit_minutes: float = DEFAULT_TIME_LIMIT_MINUTES
     max_words: int = DEFAULT_MAX_WORDS
+    time_budget_seconds: float = 0.0  # 0: no budget.
+    start_from: str = ""
+    initial_epoch: int = 0
 
     @property
     def is_text(self) -> bool:

@@ -25,7 +25,7 @@ MAX_CONFIG_BYTES = 10 * 2**20
 MAX_ARCHIVE_BYTES = 2**30  # Unpacked; the largest model allowed (20 M parameters) is about 80 MB.
 MAX_COMPRESSION_RATIO = 50  # Keras stores members uncompressed; weights barely compress.
 MAX_MEMBERS = 100
-LEFTOVER = re.compile(r"\.run-\d+\.(\d+)\.tmp\.keras")
+LEFTOVER = re.compile(r"\.run-\d+(?:\.optimizer)?\.(\d+)\.tmp\.(?:keras|npz)")
 
 
 class DiskFull(OSError):
@@ -132,15 +132,16 @@ def check_model_archive(path: Path, params: int | None = None) -> None:
 
 
 def remove_leftover_temporaries(models_dir: Path) -> list[Path]:
-    """Deletes the temporary model files (`.run-N.<pid>.tmp.keras`) whose writer is
-    gone: a worker killed while saving; returns the files deleted.
+    """Deletes the temporary model and optimizer files (`.run-N.<pid>.tmp.keras`,
+    `.run-N.optimizer.<pid>.tmp.npz`) whose writer is gone: a worker killed while
+    saving; returns the files deleted.
 
     A file whose pid is alive is kept, unless that process started after the file
     was last written (the pid was given to a new process).
     """
     removed = []
     try:
-        candidates = list(Path(models_dir).glob(".run-*.tmp.keras"))
+        candidates = list(Path(models_dir).glob(".run-*.tmp.*"))
     except OSError:
         return removed
     for path in candidates:

@@ -7,12 +7,14 @@ from core.config import RunConfig
 from core.layers import layer_kind
 
 
-def build_model(config: RunConfig, steps_per_epoch: int = 1):
+def build_model(config: RunConfig):
     """Returns a compiled `keras.Sequential` for the config.
+
+    Its optimizer starts at the config's learning rate; a schedule is followed by
+    `core.budget.BudgetSchedule`, which sets the rate before every batch.
 
     Args:
         config: the run's config.
-        steps_per_epoch: batches per epoch, which a cosine schedule needs.
 
     Raises:
         ValueError: the config is invalid (see `core.architecture.validate`).
@@ -25,14 +27,19 @@ def build_model(config: RunConfig, steps_per_epoch: int = 1):
         + [layer_kind(spec.kind).build(spec, config.seed) for spec in resolve_layers(config)],
         name=(config.preset or config.family).lower().replace(" ", "_").replace("-", "_"),
     )
-    learning_rate = config.learning_rate
-    if config.lr_schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
-        )
-    optimizer = keras.optimizers.get(
-        {"class_name": config.optimizer, "config": {"learning_rate": learning_rate}}
-    )
-    loss = "binary_crossentropy" if config.is_text else "sparse_categorical_crossentropy"
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(config), loss=loss_name(config), metrics=["accuracy"])
     return model
+
+
+def make_optimizer(config: RunConfig):
+    """Returns a new optimizer of the config's kind at its learning rate."""
+    import keras
+
+    return keras.optimizers.get(
+        {"class_name": config.optimizer, "config": {"learning_rate": float(config.learning_rate)}}
+    )
+
+
+def loss_name(config: RunConfig) -> str:
+    """Returns the loss a run trains with: binary for sentiment, sparse categorical for images."""
+    return "binary_crossentropy" if config.is_text else "sparse_categorical_crossentropy"

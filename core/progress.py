@@ -118,12 +118,14 @@ class StoreProgress(keras.callbacks.Callback):
 class KeepBestEpoch(keras.callbacks.Callback):
     """Restores, when training ends, the weights of the epoch with the best
     validation accuracy (chosen on validation data, never on the test set); of
-    epochs that tie, the later one, which trained longer."""
+    epochs that tie, the later one, which trained longer. The optimizer's state
+    goes back to that epoch too, so a run continued later goes on from there."""
 
     def __init__(self):
         super().__init__()
         self.best_accuracy = -1.0
         self.best_weights = None
+        self.best_optimizer_state = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -131,7 +133,17 @@ class KeepBestEpoch(keras.callbacks.Callback):
         if accuracy is not None and accuracy >= self.best_accuracy:  # Ties: the later epoch.
             self.best_accuracy = accuracy
             self.best_weights = self.model.get_weights()
+            self.best_optimizer_state = [variable.numpy() for variable in optimizer_variables(self.model)]
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+            state = zip(optimizer_variables(self.model), self.best_optimizer_state, strict=True)
+            for variable, value in state:
+                variable.assign(value)
+
+
+def optimizer_variables(model) -> list:
+    """Returns the state of a model's optimizer (none for a model never compiled)."""
+    optimizer = getattr(model, "optimizer", None)
+    return list(optimizer.variables) if optimizer is not None else []

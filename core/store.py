@@ -189,7 +189,7 @@ class QueueFull(ConfigError):
         super().__init__("queue", message)
 
 
-_MODEL_FILE = re.compile(r"run-(\d+)\.(?:keras|vocab\.json|map\.npz)")
+_MODEL_FILE = re.compile(r"run-(\d+)\.(?:keras|vocab\.json|map\.npz|optimizer\.npz)")
 _DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
@@ -529,6 +529,7 @@ class RunStore:
         name: str = "",
         max_queued: int | None = None,
         sweep_id: int | None = None,
+        parent_run_id: int | None = None,
     ) -> int:
         """Queues a run and returns its id.
 
@@ -543,6 +544,7 @@ class RunStore:
             max_queued: refuse when this many runs already wait (None: no limit);
                 counted and inserted in one transaction.
             sweep_id: the sweep this run is a trial of, if any.
+            parent_run_id: the run this one continues or fine-tunes, if any.
 
         Raises:
             QueueFull: `max_queued` runs already wait; nothing is queued.
@@ -564,8 +566,8 @@ class RunStore:
                     )
             self._skip_model_file_ids(db)
             cursor = db.execute(
-                "INSERT INTO runs (name, dataset, family, preset, config, params, created_at, sweep_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (name, dataset, family, preset, config, params, created_at, sweep_id,"
+                " parent_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     label[:80],
                     config.dataset,
@@ -575,6 +577,7 @@ class RunStore:
                     params,
                     time.time(),
                     sweep_id,
+                    parent_run_id,
                 ),
             )
             db.execute("COMMIT")
@@ -692,6 +695,11 @@ class RunStore:
     def vocabulary_path(self, run_id: int) -> Path:
         """Returns where a text run's vocabulary lives."""
         return self.models_dir / f"run-{int(run_id)}.vocab.json"
+
+    def optimizer_path(self, run_id: int) -> Path:
+        """Returns where a run's optimizer state lives (`core.continuation`), so it can
+        be continued from where it ended."""
+        return self.models_dir / f"run-{int(run_id)}.optimizer.npz"
 
     def digit_map_path(self, run_id: int) -> Path:
         """Returns where a digit run's 2-D map is cached (`core.explain.digit_map`)."""
@@ -846,7 +854,12 @@ class RunStore:
     def delete_run(self, run_id: int) -> None:
         """Deletes a run, its metrics and its files."""
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
-        for path in (self.model_path(run_id), self.vocabulary_path(run_id), self.digit_map_path(run_id)):
+        for path in (
+            self.model_path(run_id),
+            self.vocabulary_path(run_id),
+            self.digit_map_path(run_id),
+            self.optimizer_path(run_id),
+        ):
             path.unlink(missing_ok=True)
 
     def cancel_queued(self) -> int:

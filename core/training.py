@@ -32,14 +32,18 @@ class PreparedData:
     vocabulary: list[str] | None = None
 
 
-def prepare_data(dataset: Dataset, config: RunConfig) -> PreparedData:
-    """Limits, splits off validation and scales (images) or encodes (text) the data."""
+def prepare_data(dataset: Dataset, config: RunConfig, vocabulary: list[str] | None = None) -> PreparedData:
+    """Limits, splits off validation and scales (images) or encodes (text) the data.
+
+    Text is encoded with `vocabulary` when given (a continued run reads words as its
+    parent did), else with one built from the training split.
+    """
     x_train, y_train = dataset.x_train, dataset.y_train
     if config.limit:
         x_train, y_train = x_train[: config.limit], y_train[: config.limit]
     fit, val = validation_split(len(y_train), config.validation_split, config.seed)
     if dataset.is_text:
-        vocabulary = build_vocabulary(x_train[fit])
+        vocabulary = vocabulary or build_vocabulary(x_train[fit])
         x_fit, x_val, x_test = (
             encode(x, vocabulary, config.max_words) for x in (x_train[fit], x_train[val], dataset.x_test)
         )
@@ -66,7 +70,8 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     """
     import keras
 
-    from core.models import build_model
+    from core.budget import BudgetSchedule
+    from core.continuation import save_optimizer_state, start_run
     from core.progress import KeepBestEpoch, RunLost, RunStopped, StoreProgress
 
     stop = stop or threading.Event()
@@ -79,9 +84,10 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     dataset = load_dataset(config.dataset)
     if not store.set_data_source(run_id, dataset.describe(), worker_pid=pid):
         return "abandoned"
-    data = prepare_data(dataset, config)
+    start = start_run(store, run, dataset)  # Fresh, or from the parent run's model.
+    data, model = start.data, start.model
     batches = -(-len(data.y_fit) // config.batch_size)
-    model = build_model(config, batches)
+    schedule = BudgetSchedule(config, batches)
     limit = config.time_limit_minutes * 60
     in_sweep = run["sweep_id"] is not None
     progress = StoreProgress(store, run_id, batches, limit, stop, worker_pid=pid, in_sweep=in_sweep)
@@ -91,8 +97,9 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
             data.y_fit,
             batch_size=config.batch_size,
             epochs=config.epochs,
+            initial_epoch=config.initial_epoch,
             validation_data=(data.x_val, data.y_val),
-            callbacks=[progress, KeepBestEpoch()] if config.keep_best_epoch else [progress],
+            callbacks=[schedule, progress, *([KeepBestEpoch()] if config.keep_best_epoch else [])],
             shuffle=True,
             verbose=0,
         )
@@ -110,6 +117,7 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     if not store.is_running_in(run_id, pid):
         return "abandoned"
     save_atomically(model, model_path)
+    save_optimizer_state(model, store.optimizer_path(run_id))
     if config.is_text:
         save_vocabulary(data.vocabulary, store.vocabulary_path(run_id))
     results.update(
@@ -124,17 +132,28 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
             "seed": config.seed,
         },
         model_file=model_path.name,
-        note=(
-            f"Stopped at the {config.time_limit_minutes:g}-minute time limit after {epochs_done} epochs."
-            if progress.stopped_by_time_limit
-            else ""
-        ),
+        note=" ".join(filter(None, [start.note, _ending_note(config, progress, schedule, epochs_done)])),
     )
+    results["evaluation"]["training"] = schedule.summary()
+    start.finish(model, results)
     if not store.complete(run_id, results, worker_pid=pid):  # Reaped or deleted meanwhile.
-        model_path.unlink(missing_ok=True)
-        store.vocabulary_path(run_id).unlink(missing_ok=True)
+        for path in (model_path, store.vocabulary_path(run_id), store.optimizer_path(run_id)):
+            path.unlink(missing_ok=True)
         return "abandoned"
     return "completed"
+
+
+def _ending_note(config: RunConfig, progress, schedule, epochs_done: int) -> str:
+    """Says how a run ended when its epochs did not end it: its time limit or its budget."""
+    if progress.stopped_by_time_limit:
+        return f"Stopped at the {config.time_limit_minutes:g}-minute time limit after {epochs_done} epochs."
+    if schedule.spent_budget:
+        finished = ", its learning-rate schedule finished" if config.lr_schedule != "constant" else ""
+        return (
+            f"Trained for its {config.time_budget_seconds:g}-second budget: {epochs_done} epochs "
+            f"(the last one cut short){finished}."
+        )
+    return ""
 
 
 def evaluate(model, data: PreparedData, is_text: bool) -> dict:
@@ -169,7 +188,8 @@ def save_atomically(model, path: Path) -> None:
     """Saves a model as `.keras` via a temporary file, so no half-written model exists.
 
     The file holds the architecture and weights, not the optimizer's state (Adam's
-    two moments would triple it): the app loads models to predict, never to train on.
+    two moments would triple it), which is kept apart (`core.continuation`): the app
+    loads models to predict, and only a continued run reads the state.
 
     Raises:
         DiskFull: the disk has too little free space for the model (nothing written).

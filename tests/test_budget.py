@@ -1,0 +1,132 @@
+"""Time budgets in seconds: the learning-rate schedule follows the fraction of the
+budget spent, so a run cut by its budget has finished its schedule; and a race."""
+
+import os
+
+import pytest
+
+from core.architecture import ConfigError, validate
+from core.config import RunConfig
+from core.presets import PRESET_LIST, get_preset
+from core.race import race_configs, submit_race
+from core.training import execute_run
+
+
+class FakeClock:
+    """A clock the test advances: one batch takes `step` seconds."""
+
+    def __init__(self, step: float):
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def schedule_run(config: RunConfig, batches: int, seconds_per_batch: float):
+    """Drives a BudgetSchedule through as many batches as Keras would, on a fake clock;
+    returns the callback and the learning rate of every batch."""
+    import keras
+
+    from core.budget import BudgetSchedule
+    from core.models import build_model
+
+    model = build_model(config)
+    clock = FakeClock(seconds_per_batch)
+    schedule = BudgetSchedule(config, batches, clock=clock)
+    schedule.set_model(model)
+    rates = []
+    schedule.on_train_begin()
+    for _ in range(config.epochs - config.initial_epoch):
+        for batch in range(batches):
+            schedule.on_train_batch_begin(batch)
+            rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+            clock.now += clock.step
+            schedule.on_train_batch_end(batch)
+            if model.stop_training:
+                return schedule, rates
+    return schedule, rates
+
+
+@pytest.mark.parametrize("batches, seconds_per_batch", [(422, 0.75), (70, 0.1)])
+def test_best_cnn_ends_its_schedule_within_its_budget_whatever_the_data_size(batches, seconds_per_batch):
+    """60,000 digits (422 batches of 128) at 0.75 s a batch would take 26 epochs x 316 s:
+    the budget of 300 s ends the run with its schedule finished, in the first epoch. The
+    offline 10,000 (70 batches) at 0.1 s a batch: all 26 epochs, also finished."""
+    config = get_preset("Best CNN").config
+    schedule, rates = schedule_run(config, batches, seconds_per_batch)
+    assert rates[0] == pytest.approx(config.learning_rate)
+    assert rates[-1] < 0.001 * config.learning_rate, "the last batch trains at the schedule's end"
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:], strict=False)), "it only falls"
+    trained_seconds = len(rates) * seconds_per_batch
+    assert trained_seconds <= config.time_budget_seconds + seconds_per_batch
+    assert schedule.spent_budget == (batches * config.epochs * seconds_per_batch > config.time_budget_seconds)
+
+
+def test_every_best_preset_has_a_budget_within_its_time_limit():
+    best = [preset for preset in PRESET_LIST if preset.name.startswith("Best")]
+    assert len(best) == 5
+    for preset in best:
+        assert preset.config.time_budget_seconds == 300
+        assert preset.config.lr_schedule == "cosine"
+        validate(preset.config)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"time_budget_seconds": -5.0}, "0 \\(none\\) or at least 1 second"),
+        ({"time_budget_seconds": 0.5}, "0 \\(none\\) or at least 1 second"),
+        ({"time_budget_seconds": 7200.0}, "longer than the run's time limit of 30 minutes"),
+        ({"start_from": "somewhere"}, "Unknown start"),
+        ({"initial_epoch": 3}, "Only a continued or fine-tuned run"),
+    ],
+)
+def test_a_bad_budget_or_start_is_refused_naming_the_field(changes, message):
+    with pytest.raises(ConfigError, match=message) as refused:
+        validate(get_preset("Quick CNN").config.with_changes(**changes))
+    assert refused.value.field in changes
+
+
+def test_configs_stored_before_budgets_read_back_without_one():
+    old = '{"dataset": "mnist", "family": "dense", "epochs": 4, "time_limit_minutes": 5.0, "gone": 1}'
+    config = RunConfig.from_json(old)
+    assert (config.time_budget_seconds, config.start_from, config.initial_epoch) == (0.0, "", 0)
+
+
+def test_a_race_refuses_bad_budgets_and_choices_and_queues_nothing(store):
+    for presets, budget, field in [
+        (["Best CNN"], 0, "time_budget_seconds"),
+        (["Best CNN"], 10_000, "time_budget_seconds"),
+        ([], 60, "presets"),
+        (
+            ["Best CNN", "Quick CNN", "Best dense", "Best GRU", "Best LSTM", "Best SimpleRNN", "MLP 32"],
+            60,
+            "presets",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as refused:
+            submit_race(store, presets, budget, start_worker=False)
+        assert refused.value.field == field
+    assert store.runs_table().empty
+
+
+def test_a_race_of_two_models_ends_both_schedules_at_the_budget(store):
+    budget = 6.0
+    run_ids = submit_race(store, ["Best dense", "Quick CNN"], budget, limit=600, start_worker=False)
+    assert [config.time_budget_seconds for config in race_configs(["Best dense"], budget)] == [budget]
+    for run_id in run_ids:  # The worker's loop, in this process: one racer after the other.
+        assert store.claim_next(os.getpid()) == run_id
+        assert execute_run(store, run_id) == "completed"
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        training = run["evaluation"]["training"]
+        assert run["name"].startswith("Race 6 s: ")
+        assert training["spent_budget"], "the budget, not the epochs, ended the race"
+        assert training["schedule_progress"] > 0.9
+        assert training["final_learning_rate"] < 0.05 * run["config"].learning_rate
+        assert f"Trained for its {budget:g}-second budget" in run["note"]
+        assert "schedule finished" in run["note"]
+        epochs = store.epochs([run_id])
+        assert epochs["seconds"].sum() >= 0.9 * budget, "it trained for its whole budget"
+        assert run["epoch"] < run["config"].epochs
