@@ -8,6 +8,7 @@ from core.datasets import Dataset, DatasetUnavailable
 from core.export import runs_csv
 from core.store import ACTIVE, RunStore
 from ui.charts import confusion_figure, curves_figure, per_class_figure
+from ui.continue_training import continue_training
 from ui.format import STATUS_LABELS, run_labels
 from ui.handwriting import with_personal_scores
 from ui.presenter import PARAMETER, presenter_mode, presenting, readable
@@ -112,6 +113,8 @@ def run_in_detail(store: RunStore, table: pd.DataFrame, audience: bool = False) 
         st.error(f"This run's stored settings cannot be read: {run['config_error']} It can only be deleted.")
     if run["status"] == "failed":  # The reason may name server paths: the lab alone shows it.
         st.error("This run failed." if audience else f"This run failed: {run['error']}")
+    if run["note"]:
+        st.caption(run["note"])
     if run["status"] == "completed" and run["evaluation"]:
         evaluation_of(run)
         if not audience and run["dataset"] == "mnist":
@@ -119,6 +122,9 @@ def run_in_detail(store: RunStore, table: pd.DataFrame, audience: bool = False) 
     if not audience:
         note_and_tags(store, run)
         model_and_deletion(store, run)
+        continued = continue_training(run, key="compare")
+        if continued is not None:
+            st.switch_page("app_pages/train.py", query_params={"run": str(continued)})
 
 
 def evaluation_of(run: dict) -> None:

@@ -22,8 +22,10 @@ from core.presets import family_layers, presets_for
 from core.runs import check, submit
 from core.store import ACTIVE, RunStore
 from ui.charts import curves_figure
+from ui.continue_training import continue_training
 from ui.format import STATUS_LABELS, as_text, dataset_label, field_key, format_seconds
 from ui.presenter import presenter_mode, readable
+from ui.race import race_mode
 from ui.resources import get_store, keep_workers_alive
 from ui.sweep_form import sweep_mode
 
@@ -34,7 +36,7 @@ HYPERPARAMETERS = {
     "epochs": "Epochs", "validation_split": "Validation split", "seed": "Seed",
     "lr_schedule": "Learning-rate schedule", "limit": "Train on first N items (0 = all)",
     "time_limit_minutes": "Time limit (minutes)", "augment": "Augment images",
-    "keep_best_epoch": "Keep the best epoch",
+    "keep_best_epoch": "Keep the best epoch", "time_budget_seconds": "Time budget (seconds, 0 = none)",
 }  # fmt: skip
 SHOWN_BESIDE_THEIR_FIELD = ("units", "filters", "layers")
 EPOCH_COLUMNS = {
@@ -45,7 +47,7 @@ REMEMBERED = "remembered_fields"  # The session's edits of every field, by widge
 FOLLOWED = "form_follows_run"  # The run whose dataset and model the form last took.
 ANCHORS = "progress_anchors"  # Per run: (time, epochs done) when a finished batch was first seen.
 QUEUED = "queued_run"  # A run just queued, to announce after the rerun.
-MODES = ("One run", "Sweep")
+MODES = ("One run", "Sweep", "Race")
 
 
 def on_dataset_change() -> None:
@@ -219,13 +221,20 @@ def choose_hyperparameters(
         lr_schedule = choice(cols[0], "lr_schedule", LR_SCHEDULES)
         limit = field(cols[1], "number_input", "limit", step=500)
         time_limit = field(cols[2], "number_input", "time_limit_minutes", step=5.0)
-        cols = st.columns(2)
+        cols = st.columns(3)
         augment = field(cols[0], "checkbox", "augment", disabled=not can_augment)
         keep_best_epoch = field(
             cols[1],
             "checkbox",
             "keep_best_epoch",
             help="Save the weights of the epoch with the best validation accuracy, not the last.",
+        )
+        time_budget = field(
+            cols[2],
+            "number_input",
+            "time_budget_seconds",
+            step=30.0,
+            help="Train for this many seconds; a cosine schedule then ends with the budget.",
         )
         name = st.text_input("Run name (optional)", key="run_name", max_chars=80)
     config = base.with_changes(
@@ -238,6 +247,7 @@ def choose_hyperparameters(
         seed=int(seed),
         limit=int(limit),
         time_limit_minutes=float(time_limit),
+        time_budget_seconds=float(time_budget),
         augment=bool(augment) and can_augment,
         keep_best_epoch=bool(keep_best_epoch),
     )
@@ -366,7 +376,12 @@ def show_run(store: RunStore, run_id: int, polling: bool) -> None:
         show_results(run)
     if len(epochs):
         keeps_best = run["config"] is not None and run["config"].keep_best_epoch
-        figure = curves_figure(epochs, {run_id: run["name"]}, kept={run_id} if keeps_best else ())
+        names = {run_id: run["name"]}
+        parent = run["parent_run_id"]
+        if parent is not None:  # A continued run's curves go on from its parent's.
+            names[parent] = f"#{parent} (went on from)"
+        shown = store.epochs([run_id] if parent is None else [parent, run_id])
+        figure = curves_figure(shown, names, kept={run_id} if keeps_best else ())
         st.plotly_chart(readable(figure), key="curves")
         table = epochs.drop(columns="run_id").set_index("epoch").rename(columns=EPOCH_COLUMNS)
         st.dataframe(table.style.format("{:.4f}"), key="epoch_table")
@@ -418,21 +433,26 @@ def show_progress(store: RunStore, run: dict, epochs: pd.DataFrame | None = None
     """A running run: one progress bar for the whole run, elapsed and remaining time, Stop."""
     config = run["config"]
     planned = config.epochs if config else max(run["epoch"], 1)
+    initial = config.initial_epoch if config else 0
+    budget = config.time_budget_seconds if config else 0.0
     batches = max(run["batches"], 1)
+    now = time.time()
+    started = run["started_at"] or now
     done = min(run["epoch"] + run["batch"] / batches, planned)
-    fraction = min(done / planned, 1.0)
-    epoch = f"Epoch {min(run['epoch'] + 1, planned)} of {planned}"
+    fraction = min((done - initial) / max(planned - initial, 1), 1.0)
+    if budget:  # The larger share ends the run: its epochs or its budget.
+        fraction = max(fraction, min((now - started) / budget, 1.0))
+    epoch = f"Epoch {min(run['epoch'] + 1, planned)}" + ("" if budget else f" of {planned}")
     if run["batches"]:
         text = f"{epoch} · batch {run['batch']} of {batches} · {int(fraction * 100)}% of the run"
     else:
         text = f"{epoch} · loading the data and building the model"
     st.progress(fraction, text=text)
-    now = time.time()
     anchors = st.session_state.setdefault(ANCHORS, {})
     if run["batch"] > 0 or run["epoch"] > 0:
         anchors.setdefault(run["id"], (now, done))
-    started = run["started_at"] or now
-    time_left = config.time_limit_minutes * 60 - (now - started) if config else None
+    limit = min(config.time_limit_minutes * 60, budget or float("inf")) if config else None
+    time_left = limit - (now - started) if config else None
     seconds = [] if epochs is None or not len(epochs) else epochs["seconds"].tolist()
     remaining = remaining_seconds(anchors.get(run["id"]), now, done, planned, time_left, seconds)
     cols = st.columns(3)
@@ -457,6 +477,10 @@ def show_results(run: dict) -> None:
     cols[3].metric("ms / prediction", shown(run["ms_per_prediction"], ".2f"))
     if run["note"]:
         st.caption(run["note"])
+    continued = continue_training(run, key="train")
+    if continued is not None:
+        st.query_params["run"] = str(continued)
+        st.rerun()
     if run["dataset"] == "mnist":
         st.page_link("app_pages/draw.py", label="Try it on your own drawing", icon="✏️")
     elif dataset_facts(run["dataset"]).is_text:
@@ -487,6 +511,9 @@ def main() -> None:
     mode = st.segmented_control("Mode", MODES, default=MODES[0], required=True, key="train_mode")
     if mode == "Sweep":
         sweep_mode(store, choose_model)
+        return
+    if mode == "Race":
+        race_mode(store)
         return
     if QUEUED in st.session_state:
         st.toast(f"Run {st.session_state.pop(QUEUED)} queued")

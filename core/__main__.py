@@ -1,6 +1,9 @@
 """Command line: the same code paths as the app.
 
-python -m core train --preset "CNN 3-conv" --epochs 2 --limit 2000
+python -m core train --preset "CNN 3-conv" --epochs 2 --limit 2000 [--budget SECONDS]
+python -m core continue RUN_ID --epochs 5
+python -m core fine-tune RUN_ID
+python -m core race --budget 60 [--preset "Best CNN" --preset "Best GRU" ...]
 python -m core runs [--json]
 python -m core presets
 python -m core predict --run 3 digit.png
@@ -24,7 +27,8 @@ from core.architecture import validate
 from core.config import DATASETS
 from core.model_files import remove_leftover_temporaries
 from core.presets import PRESET_LIST, get_preset
-from core.runs import submit
+from core.race import DEFAULT_BUDGET_SECONDS, RACE_PRESETS, submit_race
+from core.runs import submit, submit_continuation, submit_fine_tune
 from core.store import FINAL, RunStore, backup_store, default_home, restore_store
 from core.worker import ensure_workers, reap_dead_runs, run_worker
 
@@ -62,8 +66,33 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--limit", type=int, help="train on the first N training items")
     train.add_argument("--time-limit", type=float, help="minutes before training stops")
+    train.add_argument(
+        "--budget", type=float, help="seconds of training; the learning-rate schedule ends with them"
+    )
     train.add_argument("--name", default="", help="a name for the run")
     train.set_defaults(handler=_train)
+
+    go_on = commands.add_parser("continue", help="train a completed run more epochs, as a new run")
+    go_on.add_argument("run_id", type=int)
+    go_on.add_argument("--epochs", type=int, required=True, help="how many more epochs")
+    go_on.add_argument("--learning-rate", type=float, help="default: the run's (a tenth of it after cosine)")
+    go_on.add_argument("--name", default="", help="a name for the run")
+    go_on.set_defaults(handler=_continue)
+
+    fine_tune = commands.add_parser(
+        "fine-tune", help="teach a completed digits run your saved drawings, as a new run"
+    )
+    fine_tune.add_argument("run_id", type=int)
+    fine_tune.add_argument("--name", default="", help="a name for the run")
+    fine_tune.set_defaults(handler=_fine_tune)
+
+    race = commands.add_parser("race", help="train several presets for the same budget in seconds each")
+    race.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS, help="seconds per model")
+    defaults = ", ".join(RACE_PRESETS)
+    race.add_argument("--preset", action="append", help=f"repeat for each (default: {defaults})")
+    race.add_argument("--dataset", choices=DATASETS, default="mnist")
+    race.add_argument("--limit", type=int, default=0, help="train on the first N training items")
+    race.set_defaults(handler=_race)
 
     runs = commands.add_parser("runs", help="list runs, best first")
     runs.add_argument("--json", action="store_true")
@@ -117,6 +146,7 @@ def _train(args) -> int:
         "seed": args.seed,
         "limit": args.limit,
         "time_limit_minutes": args.time_limit,
+        "time_budget_seconds": args.budget,
     }
     config = config.with_changes(**{key: value for key, value in overrides.items() if value is not None})
     store = RunStore()
@@ -124,6 +154,27 @@ def _train(args) -> int:
     params = store.get_run(run_id)["params"]
     print(f"run {run_id} queued: {config.preset or config.family} on {config.dataset}, {params:,} parameters")
     return _follow(store, run_id)
+
+
+def _continue(args) -> int:
+    store = RunStore()
+    run_id = submit_continuation(store, args.run_id, args.epochs, args.learning_rate, args.name)
+    print(f"run {run_id} queued: run {args.run_id} continued for {args.epochs} more epochs")
+    return _follow(store, run_id)
+
+
+def _fine_tune(args) -> int:
+    store = RunStore()
+    run_id = submit_fine_tune(store, args.run_id, args.name)
+    print(f"run {run_id} queued: run {args.run_id} learns your {len(store.drawings())} drawings")
+    return _follow(store, run_id)
+
+
+def _race(args) -> int:
+    store = RunStore()
+    run_ids = submit_race(store, args.preset or list(RACE_PRESETS), args.budget, args.dataset, args.limit)
+    print(f"runs {', '.join(map(str, run_ids))} queued: {args.budget:g} seconds each, one after another")
+    return max(_follow(store, run_id) for run_id in run_ids)
 
 
 def _follow(store: RunStore, run_id: int) -> int:

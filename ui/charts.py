@@ -1,5 +1,5 @@
-"""Plotly figures: training curves, confusion matrix, accuracy per class, class balance,
-probability bars."""
+"""Plotly figures: training curves (against epochs or seconds), confusion matrix,
+accuracy per class, class balance, probability bars."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ from plotly.subplots import make_subplots
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 
 
-def curves_figure(epochs: pd.DataFrame, names: dict[int, str], kept: Collection[int] = ()) -> go.Figure:
+def curves_figure(
+    epochs: pd.DataFrame, names: dict[int, str], kept: Collection[int] = (), x: str = "epoch"
+) -> go.Figure:
     """Accuracy and loss per epoch; solid lines train, dashed lines validation.
 
     For each run in `kept` (runs that keep their best epoch), an arrow marks the epoch
     with the best validation accuracy, the one the saved model has; of epochs that tie,
-    the later one, as training keeps it.
+    the later one, as training keeps it. `x` is the column along the horizontal axis:
+    "epoch", or "elapsed" (seconds of training, see `with_elapsed_seconds`).
     """
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
     for number, (run_id, rows) in enumerate(epochs.groupby("run_id", sort=False)):
@@ -28,7 +31,7 @@ def curves_figure(epochs: pd.DataFrame, names: dict[int, str], kept: Collection[
         if run_id in kept and rows["val_accuracy"].notna().any():
             best = rows.loc[rows["val_accuracy"][::-1].idxmax()]
             figure.add_annotation(
-                x=best["epoch"],
+                x=best[x],
                 y=best["val_accuracy"],
                 text=f"★ kept: epoch {int(best['epoch'])}",
                 showarrow=True,
@@ -44,7 +47,7 @@ def curves_figure(epochs: pd.DataFrame, names: dict[int, str], kept: Collection[
             for prefix, dash in (("", "solid"), ("val_", "dash")):
                 figure.add_trace(
                     go.Scatter(
-                        x=rows["epoch"],
+                        x=rows[x],
                         y=rows[prefix + metric],
                         mode="lines+markers",
                         name=f"{name} {'validation' if prefix else 'train'}",
@@ -55,13 +58,21 @@ def curves_figure(epochs: pd.DataFrame, names: dict[int, str], kept: Collection[
                     row=1,
                     col=column,
                 )
-    figure.update_xaxes(title_text="epoch", dtick=1 if epochs["epoch"].max() <= 20 else None)
+    if x == "epoch":
+        figure.update_xaxes(title_text="epoch", dtick=1 if epochs["epoch"].max() <= 20 else None)
+    else:
+        figure.update_xaxes(title_text="seconds of training")
     figure.update_layout(
         height=400,
         margin={"t": 40, "b": 10, "l": 10, "r": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.22},
     )
     return figure
+
+
+def with_elapsed_seconds(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Adds each epoch's end in seconds since its run began training ("elapsed")."""
+    return epochs.assign(elapsed=epochs.groupby("run_id")["seconds"].cumsum())
 
 
 def confusion_figure(matrix: list[list[int]], class_names: tuple[str, ...]) -> go.Figure:
