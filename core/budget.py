@@ -63,6 +63,12 @@ class BudgetSchedule(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
+        self._stop_when_spent()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop_when_spent()  # The validation pass may have spent the rest.
+
+    def _stop_when_spent(self) -> None:
         if self.budget and self.elapsed() >= self.budget:
             self.spent_budget = True
             self.model.stop_training = True
@@ -72,7 +78,7 @@ class BudgetSchedule(keras.callbacks.Callback):
         the batches trained, and the budget (0 when none) and whether it was spent."""
         return {
             "schedule": self.schedule,
-            "schedule_progress": round(self.progress, 4),
+            "schedule_progress": round(min(self.progress, 1.0), 4),
             "final_learning_rate": self.learning_rate,
             "steps": self.steps,
             "time_budget_seconds": self.budget,

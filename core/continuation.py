@@ -9,6 +9,7 @@ parent's weights with a fresh optimizer (`core/fine_tune.py`).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.datasets import Dataset
+from core.model_files import MODEL_FILE_MARGIN_BYTES
 from core.store import RunStore
 from core.training import PreparedData, prepare_data
 
@@ -95,17 +97,26 @@ def parent_model(store: RunStore, run: dict):
     return model
 
 
-def save_optimizer_state(model, path: Path) -> None:
+def save_optimizer_state(model, path: Path) -> str:
     """Saves the optimizer's variables (step count, learning rate, moments) as `.npz`,
-    via a temporary file so no half-written state exists."""
+    via a temporary file so no half-written state exists.
+
+    Returns:
+        "", or when the disk has no room for it (Adam's state is twice the weights), a
+        sentence for the run's note saying it was not kept.
+    """
     state: dict[str, np.ndarray] = {}
     model.optimizer.save_own_variables(state)
+    needed = sum(value.nbytes for value in state.values()) + MODEL_FILE_MARGIN_BYTES
+    if shutil.disk_usage(path.parent).free < needed:
+        return "Its optimizer state was not kept (the disk is nearly full): it would go on with a fresh one."
     temporary = path.with_name(f".{path.name.removesuffix('.npz')}.{os.getpid()}.tmp.npz")
     try:
         np.savez(temporary, **state)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+    return ""
 
 
 def load_optimizer_state(model, path: Path) -> bool:

@@ -117,7 +117,7 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     if not store.is_running_in(run_id, pid):
         return "abandoned"
     save_atomically(model, model_path)
-    save_optimizer_state(model, store.optimizer_path(run_id))
+    optimizer_note = save_optimizer_state(model, store.optimizer_path(run_id))
     if config.is_text:
         save_vocabulary(data.vocabulary, store.vocabulary_path(run_id))
     results.update(
@@ -132,7 +132,9 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
             "seed": config.seed,
         },
         model_file=model_path.name,
-        note=" ".join(filter(None, [start.note, _ending_note(config, progress, schedule, epochs_done)])),
+        note=" ".join(
+            filter(None, [start.note, _ending_note(config, progress, schedule, epochs_done), optimizer_note])
+        ),
     )
     results["evaluation"]["training"] = schedule.summary()
     start.finish(model, results)

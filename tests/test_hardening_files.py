@@ -92,7 +92,9 @@ def test_a_saved_model_carries_no_optimizer_state_and_loads(store, mnist):
     assert params == 19_875_010
     size = store.model_path(run_id).stat().st_size
     assert size < params * 4 * 1.05, f"{size / 1e6:.1f} MB: weights only (with Adam's state it was 238 MB)"
-    assert store.models_folder_bytes() == size
+    optimizer_bytes = store.optimizer_path(run_id).stat().st_size
+    assert optimizer_bytes < params * 4 * 2 * 1.05, "Adam's two moments, kept apart to continue training"
+    assert store.models_folder_bytes() == size + optimizer_bytes
     predictor = load_predictor(store, run_id)
     assert predictor.predict_images(mnist[2][:4] / 255.0).shape == (4, 10)
 

@@ -63,3 +63,12 @@ def test_continue_training_on_compare_queues_a_run_linked_to_its_parent(store, m
     assert child["parent_run_id"] == parent and child["status"] == "queued"
     assert (child["config"].start_from, child["config"].epochs) == ("continue", 3)
     assert child["config"].layers == get_preset("DNN 128-128").config.layers
+
+    metrics = {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.5, "val_accuracy": 0.8, "seconds": 1.0}
+    store.add_epoch(parent, 1, metrics)
+    store.add_epoch(child["id"], 2, metrics)
+    train = page_of("train", run=str(child["id"]))
+    spec = json.loads(train.get("plotly_chart")[0].proto.spec)
+    names = [trace["name"] for trace in spec["data"]]
+    assert f"#{parent} (went on from) train" in names, "the parent's curves come first"
+    assert f"{child['name']} train" in names
