@@ -25,7 +25,7 @@ from ui.charts import curves_figure
 from ui.continue_training import continue_training
 from ui.format import STATUS_LABELS, as_text, dataset_label, field_key, format_seconds
 from ui.presenter import presenter_mode, readable
-from ui.race import race_mode
+from ui.race import RACE, race_mode
 from ui.resources import get_store, keep_workers_alive
 from ui.sweep_form import sweep_mode
 
@@ -508,6 +508,8 @@ def main() -> None:
     presenter_mode()
     st.title("🏋️ Train")
     store = get_store()
+    if RACE in st.query_params:  # A race's address opens the page on it.
+        st.session_state.setdefault("train_mode", "Race")
     mode = st.segmented_control("Mode", MODES, default=MODES[0], required=True, key="train_mode")
     if mode == "Sweep":
         sweep_mode(store, choose_model)
