@@ -12,6 +12,7 @@ import streamlit as st
 from core.datasets import DatasetUnavailable
 from core.handwriting import model_view, stroke_png
 from core.personal_scores import PersonalScore, ReadingsCache
+from core.runs import submit_fine_tune
 from core.store import RunStore, StoreError, default_home
 from ui.format import run_label
 from ui.resources import completed_runs, get_reader, get_store
@@ -96,24 +97,15 @@ def with_personal_scores(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(my_drawings=table["id"].map(lambda run_id: accuracy.get(int(run_id), np.nan)))
 
 
-class FineTuneUnavailable(RuntimeError):
-    """This version has no fine-tuning engine; the message says so."""
-
-
 def queue_fine_tune(store: RunStore, parent_run_id: int) -> int:
     """Queues "Teach it my handwriting": the run fine-tuned on the saved drawings, as a
-    new run the worker trains. Returns the new run's id.
-
-    To connect when the fine-tuning engine is merged: return
-    `core.runs.submit_fine_tune(store, parent_run_id)`.
+    new run the worker trains (`core.runs.submit_fine_tune`). Returns the new run's id.
 
     Raises:
-        FineTuneUnavailable: not in this version yet.
+        ConfigError: fewer than 3 drawings of some digit, or a run that cannot be
+            fine-tuned (the message says why); nothing is queued.
     """
-    raise FineTuneUnavailable(
-        f"Run #{parent_run_id} cannot learn your handwriting yet: this version of Digit Lab has "
-        "no fine-tuning. Your drawings still score every model."
-    )
+    return submit_fine_tune(store, parent_run_id)
 
 
 def teach_button(store: RunStore) -> None:
@@ -133,7 +125,7 @@ def teach_button(store: RunStore) -> None:
         return
     try:
         run_id = queue_fine_tune(store, parent)
-    except (ValueError, FineTuneUnavailable, DatasetUnavailable, StoreError) as error:
+    except (ValueError, DatasetUnavailable, StoreError) as error:
         st.error(str(error))
         return
     st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
