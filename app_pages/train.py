@@ -508,9 +508,8 @@ def main() -> None:
     presenter_mode()
     st.title("🏋️ Train")
     store = get_store()
-    if RACE in st.query_params:  # A race's address opens the page on it.
-        st.session_state.setdefault("train_mode", "Race")
-    mode = st.segmented_control("Mode", MODES, default=MODES[0], required=True, key="train_mode")
+    opened_on = "Race" if RACE in st.query_params else MODES[0]  # A race's address opens on it.
+    mode = st.segmented_control("Mode", MODES, default=opened_on, required=True, key="train_mode")
     if mode == "Sweep":
         sweep_mode(store, choose_model)
         return
