@@ -19,7 +19,7 @@ from core.personal_scores import ReadingsCache
 from core.presets import get_preset
 from core.reader import ReaderClient
 from tests.helpers import QUICK
-from tests.page_helpers import page_of, stored_run, table_display
+from tests.page_helpers import page_of, stored_run
 from tests.training_helpers import run_now
 
 
@@ -178,7 +178,7 @@ def test_every_digit_run_is_scored_through_the_reader_shown_in_compare_and_updat
         run_now(store, get_preset("DNN 128-128").config.with_changes(limit=600, epochs=1), "tiny dense")[0],
     ]
     compare = page_of("compare")
-    assert table_display(compare)["my_drawings"].tolist() == ["–", "–"]  # No drawing yet.
+    assert compare.dataframe[0].value["my_drawings"].isna().all()  # No drawing yet: a dash.
     save_test_digits(store, mnist, 40)
     drawings = store.drawings()
     images = np.stack([drawing["image"] for drawing in drawings]) / 255.0
@@ -192,9 +192,9 @@ def test_every_digit_run_is_scored_through_the_reader_shown_in_compare_and_updat
             drawing["id"] for drawing, digit in zip(drawings, read, strict=True) if digit != drawing["label"]
         }
         assert sum(drawn for _, drawn in scores[run_id].per_digit.values()) == 40
-    shown = table_display(compare.run()).set_index("name")["my_drawings"]
-    assert shown["tiny cnn"] == f"{100 * scores[runs[0]].accuracy:.1f} %"
-    assert shown["tiny dense"] == f"{100 * scores[runs[1]].accuracy:.1f} %"
+    shown = compare.run().dataframe[0].value.set_index("name")["my_drawings"]  # Percent.
+    assert shown["tiny cnn"] == pytest.approx(100 * scores[runs[0]].accuracy)
+    assert shown["tiny dense"] == pytest.approx(100 * scores[runs[1]].accuracy)
     model_times = [store.model_path(run_id).stat().st_mtime_ns for run_id in runs]
 
     [new] = save_test_digits(store, mnist, 1, start=40)
