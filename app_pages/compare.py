@@ -21,7 +21,7 @@ GALLERY = 24
 TABLE_COLUMNS = [
     "id", "name", "status", "dataset", "family", "params", "epochs", "batch_size",
     "learning_rate", "test_accuracy", "my_drawings", "best_val_accuracy", "seconds_per_epoch",
-    "total_seconds", "ms_per_prediction",
+    "total_seconds", "ms_per_prediction", "device",
 ]  # fmt: skip
 # Short headings, explained on hover, so every column fits a laptop screen without scrolling.
 TABLE_HEADINGS = {
@@ -44,6 +44,7 @@ TABLE_HEADINGS = {
     "ms_per_prediction": st.column_config.NumberColumn(
         "ms/pred", format="%.2f", help="Milliseconds to read one image or review"
     ),
+    "device": st.column_config.TextColumn("device", help="What it trained on: CPU or the GPU's name"),
 }
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.architecture import ConfigError, summarise
+from core.cluster import cluster_problem
 from core.config import (
     ACTIVATIONS,
     DATASETS,
@@ -362,6 +363,9 @@ def show_run(store: RunStore, run_id: int, polling: bool) -> None:
         waiting = [r["id"] for r in queue]
         position = waiting.index(run_id) + 1 if run_id in waiting else 1
         st.info(f"Waiting for a worker: number {position} in the queue.")
+        cluster_trouble = cluster_problem(store.home)
+        if cluster_trouble:
+            st.error(cluster_trouble, icon="🛰️")
         if st.button("⏹️ Cancel", key="cancel"):
             store.request_stop(run_id)
     if run["status"] == "running":

@@ -11,7 +11,7 @@ python -m core cancel RUN_ID | --all
 python -m core delete RUN_ID
 python -m core backup [FILE]
 python -m core restore FILE
-python -m core worker
+python -m core worker      (a dispatcher to a Ray cluster when DIGITLAB_RAY_ADDRESS is set)
 python -m core reader
 """
 
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from core.architecture import validate
+from core.cluster import cluster_address, cluster_problem
 from core.config import DATASETS
 from core.model_files import remove_leftover_temporaries
 from core.presets import PRESET_LIST, get_preset
@@ -130,7 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     reader.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
     reader.set_defaults(handler=_reader)
 
-    worker = commands.add_parser("worker", help="execute queued runs")
+    worker = commands.add_parser(
+        "worker", help="execute queued runs (on the Ray cluster of DIGITLAB_RAY_ADDRESS, when set)"
+    )
     worker.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
     worker.set_defaults(handler=_worker)
     return parser
@@ -179,6 +182,7 @@ def _race(args) -> int:
 
 def _follow(store: RunStore, run_id: int) -> int:
     printed = 0
+    shown_problem = None
     try:
         while True:
             run = store.get_run(run_id)
@@ -196,6 +200,10 @@ def _follow(store: RunStore, run_id: int) -> int:
                     )
             if run["status"] in FINAL:
                 return _print_outcome(store, run)
+            problem = cluster_problem(store.home) if run["status"] == "queued" else None
+            if problem and problem != shown_problem:
+                print(f"waiting: {problem}", file=sys.stderr, flush=True)
+            shown_problem = problem
             ensure_workers(store)  # Also marks the run failed if its worker died.
             time.sleep(0.5)
     except KeyboardInterrupt:
@@ -358,7 +366,12 @@ def _reader(args) -> int:
 
 
 def _worker(args) -> int:
-    executed = run_worker(RunStore(), args.idle_exit)
+    if cluster_address():
+        from core.dispatcher import run_dispatcher
+
+        executed = run_dispatcher(RunStore(), args.idle_exit)
+    else:
+        executed = run_worker(RunStore(), args.idle_exit)
     print(json.dumps({"runs_executed": executed}))
     return 0
 

@@ -116,7 +116,7 @@ CONFIG_COLUMNS = ("epochs", "batch_size", "learning_rate", "augment")
 COMPARE_COLUMNS = """
     id, name, status, dataset, family, preset, params, epoch AS epochs_done, length(config) AS config_length,
     test_accuracy, best_val_accuracy, seconds_per_epoch, total_seconds, ms_per_prediction,
-    data_source, error, note, created_at, sweep_id, tags, user_note
+    data_source, error, note, created_at, sweep_id, tags, user_note, device
 """
 MAX_TAGS_LENGTH = 200
 MAX_USER_NOTE_LENGTH = 2000
@@ -784,6 +784,13 @@ class RunStore:
         runs in that worker; returns whether it was written)."""
         owned, owner = _owned_by(worker_pid)
         cursor = self._write(f"UPDATE runs SET data_source = ? WHERE id = ?{owned}", (source, run_id, *owner))
+        return cursor.rowcount == 1
+
+    def set_device(self, run_id: int, device: str, worker_pid: int | None = None) -> bool:
+        """Records the device the run trains on ("CPU" or the GPU's name; with
+        `worker_pid`: only while the run runs in that worker; returns whether it was written)."""
+        owned, owner = _owned_by(worker_pid)
+        cursor = self._write(f"UPDATE runs SET device = ? WHERE id = ?{owned}", (device[:80], run_id, *owner))
         return cursor.rowcount == 1
 
     def complete(self, run_id: int, results: dict, worker_pid: int | None = None) -> bool:

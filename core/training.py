@@ -1,4 +1,9 @@
-"""One training run: prepare data, build, fit with live progress, evaluate, save."""
+"""One training run: prepare data, build, fit with live progress, evaluate, save.
+
+`execute_run` writes through `store`: the run store, or on a Ray node a stand-in that
+streams the writes to the dispatcher (`core.cluster_task.ClusterStore`). Keep the
+store calls made here and in the progress callback to the methods it has.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import numpy as np
 
 from core.config import RunConfig
 from core.datasets import Dataset, load_dataset, validation_split
+from core.devices import training_device
 from core.model_files import check_free_space
 from core.store import RunStore
 from core.text import build_vocabulary, encode, save_vocabulary
@@ -80,6 +86,8 @@ def execute_run(store: RunStore, run_id: int, stop: threading.Event | None = Non
     if run["config"] is None:
         raise ValueError(f"This run's settings cannot be read ({run['config_error']}): delete it.")
     config = run["config"]
+    if not store.set_device(run_id, training_device(), worker_pid=pid):
+        return "abandoned"
     started = time.monotonic()
     dataset = load_dataset(config.dataset)
     if not store.set_data_source(run_id, dataset.describe(), worker_pid=pid):

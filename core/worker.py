@@ -19,6 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+from core.cluster import cluster_address, ray_installed
 from core.locks import file_lock
 from core.model_files import DiskFull, remove_leftover_temporaries
 from core.processes import same_process_since, start_engine_process
@@ -39,6 +40,16 @@ def worker_count() -> int:
         return max(1, int(os.environ.get("DIGITLAB_WORKERS", "1")))
     except ValueError:
         return 1
+
+
+def worker_processes_wanted() -> int:
+    """Returns how many worker processes to keep while runs wait: `worker_count()`;
+    with a Ray cluster configured, one dispatcher (it trains `worker_count()` runs at
+    once on the cluster), or none while Ray is not installed (the Train page says so)."""
+    address = cluster_address()
+    if not address:
+        return worker_count()
+    return 1 if ray_installed() else 0
 
 
 def collect_exited_children() -> None:
@@ -121,7 +132,7 @@ def ensure_workers(store: RunStore, idle_exit_seconds: float = 30.0) -> int:
     with _spawn_lock, _workers_lock(store):
         reap_dead_runs(store)
         top_up(store)  # A sweep whose trial just ended (or whose worker died) queues its next.
-        needed = min(store.count_queued(), worker_count() - len(store.workers()))
+        needed = min(store.count_queued(), worker_processes_wanted() - len(store.workers()))
         for _ in range(max(0, needed)):
             spawn_worker(store, idle_exit_seconds)
         return max(0, needed)
