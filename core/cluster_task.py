@@ -144,6 +144,11 @@ class ClusterStore:
     def drawings(self) -> list[dict]:
         return list(self._drawings)
 
+    def sweep_trial_of(self, run_id: int) -> None:
+        """None: on a node no run is a sweep trial to prune; the dispatcher, which has
+        the sweep's study, decides pruning from the epochs it writes."""
+        return None
+
     def model_path(self, run_id: int) -> Path:
         return self.models_dir / f"run-{int(run_id)}.keras"
 

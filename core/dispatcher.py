@@ -43,6 +43,7 @@ from core.model_files import (
     remove_leftover_temporaries,
 )
 from core.store import RunStore
+from core.sweeps import top_up
 
 CONNECT_TIMEOUT_SECONDS = 90.0
 POLL_SECONDS = 0.25
@@ -66,6 +67,9 @@ class Job:
     node: str = ""
     stopping: bool = False
     lost: bool = False  # The run is no longer the dispatcher's (reaped or deleted).
+    in_sweep: bool = False
+    epochs: int = 0  # Planned.
+    pruned_after: int = 0  # The epoch after which its sweep pruned it.
 
 
 _OWN_FILE = re.compile(r"run-(\d+)\.[a-z][a-z.]*")
@@ -105,6 +109,7 @@ class Dispatcher:
         try:
             while True:
                 reap_dead_runs(store)
+                top_up(store)  # A sweep whose trial ended queues its next, as a worker's does.
                 busy = bool(self.jobs) or store.count_queued() > 0
                 if busy and not self.connected and time.monotonic() >= next_attempt:
                     next_attempt = time.monotonic() + RETRY_SECONDS
@@ -261,7 +266,8 @@ class Dispatcher:
             options["runtime_env"] = {"env_vars": {"CUDA_VISIBLE_DEVICES": ""}}
         task = self.tasks["gpu" if gpus else "cpu"]
         ref = task.options(**options).remote(self.hub, run, related, drawings, files)
-        self.jobs[run_id] = Job(run_id, ref, cpus, gpus)
+        in_sweep = run.get("sweep_id") is not None
+        self.jobs[run_id] = Job(run_id, ref, cpus, gpus, in_sweep=in_sweep, epochs=run["config"].epochs)
         print(f"run {run_id}: submitted to the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs)", flush=True)
 
     def _inputs(self, run: dict) -> tuple[dict, dict, list]:
@@ -310,8 +316,21 @@ class Dispatcher:
         if kind == "progress":
             return store.set_progress(run_id, *values, worker_pid=self.pid)
         if kind == "epoch":
-            return store.add_epoch(run_id, values[0], values[1], worker_pid=self.pid)
+            if job.pruned_after:  # Pruned: what it trained since is not kept.
+                return True
+            if not store.add_epoch(run_id, values[0], values[1], worker_pid=self.pid):
+                return False
+            self._prune_if_its_sweep_says(job, values[0], values[1].get("val_accuracy"))
         return True
+
+    def _prune_if_its_sweep_says(self, job: Job, epoch: int, val_accuracy: float | None) -> None:
+        """Asks a trial's sweep (its study lives here) whether to prune it after this
+        epoch; if so, its task is stopped and the run ends as pruned."""
+        from core.sweeps import should_prune
+
+        if job.in_sweep and epoch < job.epochs and should_prune(self.store, job.run_id, epoch, val_accuracy):
+            job.pruned_after = epoch
+            self.hub.order.remote(job.run_id, "stop")
 
     def _pass_stops(self) -> None:
         """Tells the task of a run its user stopped; a task not begun yet is cancelled."""
@@ -351,12 +370,13 @@ class Dispatcher:
         try:
             outcome = ray.get(job.ref)
         except ray.exceptions.TaskCancelledError:
-            store.finish(run_id, "cancelled", worker_pid=self.pid)
-            return "cancelled"
+            outcome = {"status": "cancelled"}
         except ray.exceptions.RayError as error:
             store.finish(run_id, "failed", self._lost_task_reason(job, error), self.pid)
             return "failed"
         status = outcome["status"]
+        if job.pruned_after and status in ("completed", "cancelled"):  # Ended before the stop came?
+            return "pruned" if store.prune(run_id, job.pruned_after, worker_pid=self.pid) else "abandoned"
         if status == "completed":
             return self._save(job, outcome)
         if status == "cancelled":

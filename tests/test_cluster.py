@@ -90,6 +90,24 @@ def test_two_runs_train_at_once_through_ray_with_their_curves(lab):
     assert not list(lab.models_dir.glob(".*tmp*")), "no temporary file is left"
 
 
+def test_a_sweep_fans_out_over_the_cluster_and_the_dispatcher_prunes_a_poor_trial(lab):
+    from core.sweep_spec import SweepParameter, SweepSpec
+    from core.sweeps import start_sweep, sweep_summary
+
+    base = QUICK.with_changes(epochs=2, augment=False)
+    learning_rate = SweepParameter("learning_rate", 1e-5, 1e-2)
+    spec = SweepSpec(base, (learning_rate,), trials=4, search="grid", pruning=True, name="on the cluster")
+    sweep_id = start_sweep(lab, spec)
+    wait_for(lambda: lab.get_sweep(sweep_id)["status"] == "completed", timeout=300, message="the sweep")
+    trials = [lab.get_run(trial["run"]) for trial in sweep_summary(lab, sweep_id)[1]]
+    assert len({run["worker_pid"] for run in trials}) == 1, "every trial went through the one dispatcher"
+    pruned = [run for run in trials if run["status"] == "pruned"]
+    assert pruned and len(pruned) + sum(run["status"] == "completed" for run in trials) == 4
+    for run in pruned:
+        assert run["epoch"] == 1 and len(lab.epochs([run["id"]])) == 1
+        assert run["note"] == "Pruned by its sweep after epoch 1." and not lab.model_path(run["id"]).exists()
+
+
 def test_stop_reaches_a_run_on_the_cluster(lab):
     run_id = queue(lab, LONG)
     ensure_workers(lab)
