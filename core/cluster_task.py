@@ -158,6 +158,9 @@ class ClusterStore:
     def digit_map_path(self, run_id: int) -> Path:
         return self.models_dir / f"run-{int(run_id)}.map.npz"
 
+    def optimizer_path(self, run_id: int) -> Path:
+        return self.models_dir / f"run-{int(run_id)}.optimizer.npz"
+
     # The task's side of the hub.
 
     def watch_orders(self, finished: threading.Event) -> None:
