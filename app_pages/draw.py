@@ -17,6 +17,7 @@ from ui.resources import (
     completed_runs,
     explain_digit,
     get_dataset,
+    get_reader,
     get_store,
     keep_workers_alive,
     read_digits,
@@ -234,6 +235,7 @@ def main(audience: bool = False) -> None:
     with readings limited per session."""
     presenter_mode(toggle=not audience)
     st.title("✏️ Draw")
+    get_reader().warm_up([])  # The reader imports TensorFlow while the page is looked at.
     demo = [] if audience else demo_runs()
     if audience:
         runs = completed_runs("mnist")
@@ -256,6 +258,8 @@ def main(audience: bool = False) -> None:
     open_requested_digit(set(labels))
     top = st.columns(2)
     chosen = top[0].selectbox("Model", list(labels), format_func=labels.get, key="draw_model")
+    asked = list(dict.fromkeys([chosen, *demo, *(int(i) for i in runs["id"].head(MAX_MODELS))]))
+    get_reader().warm_up(asked)  # While the user draws, the reader loads these models.
     source = top[1].radio(
         "Digit from", AUDIENCE_SOURCES if audience else SOURCES, horizontal=True, key="source"
     )
@@ -278,7 +282,6 @@ def main(audience: bool = False) -> None:
             if image is None and source == SOURCES[0]:
                 st.info("Draw a digit first: use the mouse or a finger on the black square.")
             st.stop()
-    asked = list(dict.fromkeys([chosen, *demo, *(int(i) for i in runs["id"].head(MAX_MODELS))]))
     answers = audience_read_digits(asked, prepared) if audience else read_digits(asked, prepared)
     if answers is None:  # Over the audience's limit: the page said when to try again.
         st.stop()

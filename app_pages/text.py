@@ -6,7 +6,7 @@ from core.text import tokenize
 from ui.format import as_text, run_label
 from ui.inside import review_views
 from ui.presenter import presenter_mode
-from ui.resources import explain_review, model_vocabulary, read_reviews
+from ui.resources import explain_review, get_reader, model_vocabulary, read_reviews
 from ui.widgets import MAX_MODELS, every_models_reading, trained_models
 
 MAX_CHARACTERS = 5000
@@ -88,8 +88,9 @@ def main() -> None:
         "Train a sentiment model (a few seconds)",
         key="train_text",
     )
-    review = typed_review()
     names = {int(row["id"]): as_text(row["name"]) for row in runs.head(MAX_MODELS).to_dict("records")}
+    get_reader().warm_up(list(names))  # While the user types, the reader loads these models.
+    review = typed_review()
     words = review_words(review)
     blind = warn_of_blind_models(names, words)
     answers = read_reviews(list(names), review)

@@ -116,12 +116,30 @@ class ReaderClient:
         self._key = auth_key(self.home)
         self._address = socket_address(self.home)
         self._started: list = []  # Readers this client started, waited for once they exit.
+        self._warmed: dict[tuple[int, ...], float] = {}  # Runs warmed up, and when.
+        self._warm_lock = threading.Lock()
 
     def read_images(self, run_ids: list[int], images: np.ndarray) -> dict[int, np.ndarray | str]:
         """Returns, for each run, class probabilities (N, classes) of images (N, 28, 28)
         in [0, 1], or a sentence saying why that model cannot read."""
         images = np.asarray(images, dtype=np.float32).reshape(-1, *IMAGE_SHAPE)[:MAX_BATCH]
         return self._read(run_ids, {"op": "images"}, images)
+
+    def warm_up(self, run_ids: list[int]) -> None:
+        """Starts the reader if needed and loads these runs' models in the background
+        (a throwaway reading), so a user's first reading does not wait for TensorFlow
+        to import; with no runs, only starts it. Asks again for the same runs only
+        once the reader may have exited idle."""
+        wanted = tuple(sorted({int(run_id) for run_id in run_ids}))
+        with self._warm_lock:
+            if time.monotonic() - self._warmed.get(wanted, -1e9) < IDLE_EXIT_SECONDS / 2:
+                return
+            self._warmed[wanted] = time.monotonic()
+        if wanted:
+            blank = np.zeros((1, *IMAGE_SHAPE), dtype=np.float32)
+            threading.Thread(target=self.read_images, args=(list(wanted), blank), daemon=True).start()
+        else:  # No model yet: the reader starts, and imports TensorFlow, meanwhile.
+            threading.Thread(target=lambda: self._connect().close(), daemon=True).start()
 
     def read_texts(self, run_ids: list[int], texts: list[str]) -> dict[int, np.ndarray | str]:
         """Returns, for each run, P(positive) of each text, or why it cannot read."""

@@ -2,6 +2,7 @@
 and it never needs TensorFlow in the caller."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,3 +128,19 @@ def test_past_its_limit_the_reader_drops_the_model_read_least_recently(trained, 
     server.predictor(second, stamp[second])
     assert list(server._predictors) == [second]
     assert server.predictor(first, stamp[first]) is not loaded_first  # Loaded again.
+
+
+def test_warm_up_starts_the_reader_and_loads_the_models_before_any_reading(trained, mnist):
+    store, (first, second), _ = trained
+    client = ReaderClient(store)
+    client.warm_up([first, second])
+    client.warm_up([second, first])  # The same runs again: nothing more is asked.
+    log = store.home / "reader.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.exists() and log.read_text().count("loading run") >= 2):
+        time.sleep(0.2)
+    loaded = re.findall(r"reader: loading run (\d+)", log.read_text())
+    assert sorted(loaded) == sorted([str(first), str(second)])
+    readings = client.read_images([first], mnist[2][:1] / 255.0)
+    assert readings[first].shape == (1, 10)
+    assert log.read_text().count("reader: loading run") == 2  # The reading used the warm model.
