@@ -17,10 +17,10 @@ from ui.resources import (
     completed_runs,
     explain_digit,
     get_dataset,
-    get_reader,
     get_store,
     keep_workers_alive,
     read_digits,
+    warm_reader,
 )
 from ui.widgets import MAX_MODELS, demo_button, every_models_reading, trained_models
 
@@ -235,7 +235,7 @@ def main(audience: bool = False) -> None:
     with readings limited per session."""
     presenter_mode(toggle=not audience)
     st.title("✏️ Draw")
-    get_reader().warm_up([])  # The reader imports TensorFlow while the page is looked at.
+    warm_reader([])  # The reader imports TensorFlow while the page is looked at.
     demo = [] if audience else demo_runs()
     if audience:
         runs = completed_runs("mnist")
@@ -259,7 +259,7 @@ def main(audience: bool = False) -> None:
     top = st.columns(2)
     chosen = top[0].selectbox("Model", list(labels), format_func=labels.get, key="draw_model")
     asked = list(dict.fromkeys([chosen, *demo, *(int(i) for i in runs["id"].head(MAX_MODELS))]))
-    get_reader().warm_up(asked)  # While the user draws, the reader loads these models.
+    warm_reader(asked)  # While the user draws, the reader loads these models.
     source = top[1].radio(
         "Digit from", AUDIENCE_SOURCES if audience else SOURCES, horizontal=True, key="source"
     )

@@ -6,7 +6,7 @@ from core.text import tokenize
 from ui.format import as_text, run_label
 from ui.inside import review_views
 from ui.presenter import presenter_mode
-from ui.resources import explain_review, get_reader, model_vocabulary, read_reviews
+from ui.resources import explain_review, model_vocabulary, read_reviews, warm_reader
 from ui.widgets import MAX_MODELS, every_models_reading, trained_models
 
 MAX_CHARACTERS = 5000
@@ -89,7 +89,7 @@ def main() -> None:
         key="train_text",
     )
     names = {int(row["id"]): as_text(row["name"]) for row in runs.head(MAX_MODELS).to_dict("records")}
-    get_reader().warm_up(list(names))  # While the user types, the reader loads these models.
+    warm_reader(list(names))  # While the user types, the reader loads these models.
     review = typed_review()
     words = review_words(review)
     blind = warn_of_blind_models(names, words)

@@ -139,7 +139,12 @@ class ReaderClient:
             blank = np.zeros((1, *IMAGE_SHAPE), dtype=np.float32)
             threading.Thread(target=self.read_images, args=(list(wanted), blank), daemon=True).start()
         else:  # No model yet: the reader starts, and imports TensorFlow, meanwhile.
-            threading.Thread(target=lambda: self._connect().close(), daemon=True).start()
+            threading.Thread(target=self._start_quietly, daemon=True).start()
+
+    def _start_quietly(self) -> None:
+        """Starts the reader if none answers; a failure waits for a real reading to tell it."""
+        with contextlib.suppress(ReaderUnavailable, OSError):
+            self._connect().close()
 
     def read_texts(self, run_ids: list[int], texts: list[str]) -> dict[int, np.ndarray | str]:
         """Returns, for each run, P(positive) of each text, or why it cannot read."""

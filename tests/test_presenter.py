@@ -317,7 +317,8 @@ def demo(lab, browser) -> tuple[int, int]:
         ids = re.search(r"demo=(\d+)(?:%2C|,)(\d+)", page.url).groups()
         for stroke in SEVEN:
             draw_stroke(page, stroke)
-        expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible()
+        # The first reading may wait for the reader to load both new models.
+        expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible(timeout=RERUN_TIMEOUT_MS)
         wait_until_idle(page)
         screenshot(page, "demo-draw")
         return int(ids[0]), int(ids[1])

@@ -3,6 +3,7 @@ model reader (a separate process: the web server never loads a model itself)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import Dataset, load_dataset
-from core.reader import ReaderClient
+from core.reader import ReaderClient, ReaderUnavailable
 from core.store import RunStore, default_home
 from core.text import load_vocabulary
 from core.worker import ensure_workers
@@ -69,6 +70,16 @@ def get_reader() -> ReaderClient:
 @st.cache_resource
 def _reader(home: str) -> ReaderClient:
     return ReaderClient(get_store())
+
+
+def warm_reader(run_ids: list[int]) -> None:
+    """Has the model reader start and load these runs' models while the user draws or
+    types; nothing when the store is read-only or the reader cannot start (a reading
+    then says why)."""
+    if get_store().read_only_reason:
+        return
+    with contextlib.suppress(OSError, ReaderUnavailable):
+        get_reader().warm_up(run_ids)
 
 
 def read_digits(run_ids: list[int], prepared) -> dict[int, np.ndarray | str]:
