@@ -266,6 +266,7 @@ PAGES = {
     "train": "Train",
     "compare": "Compare",
     "draw": "Draw",
+    "my_drawings": "My drawings",
     "text": "Text",
 }
 SEVEN = [[(60, 55), (220, 55), (115, 235)]]
