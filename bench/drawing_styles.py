@@ -30,6 +30,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.drawings import digit_runs
 from core.preprocess import NotADigitError, prepare_digit
 
 CANVAS = 280
@@ -254,9 +255,7 @@ def main() -> None:
     from core.store import RunStore
 
     store = RunStore()
-    runs = store.runs_table(dataset="mnist", status="completed")
-    if args.run:
-        runs = runs[runs["id"].isin(args.run)]
+    runs = digit_runs(store, args.run)
     cases = make_cases(args.per_digit)
     print(f"{len(cases)} drawings from no MNIST image ({len(system_fonts())} fonts), seed 0")
     for run in runs.itertuples():

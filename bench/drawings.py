@@ -259,6 +259,12 @@ def _paint(ink: np.ndarray, style: str, rng: np.random.Generator) -> np.ndarray:
     return np.clip(rgb, 0, 255).round().astype(np.uint8)
 
 
+def digit_runs(store, run_ids: list[int] | None):
+    """Returns the store's completed MNIST runs, or only those of `run_ids` (when given)."""
+    runs = store.runs_table(dataset="mnist", status="completed")
+    return runs[runs["id"].isin(run_ids)] if run_ids else runs
+
+
 def main() -> None:
     """Prints, for each completed MNIST run in the store (or those named with --run),
     its accuracy on the plain test digits and on canvas-like drawings of them, read
@@ -273,9 +279,7 @@ def main() -> None:
     from core.store import RunStore
 
     store = RunStore()
-    runs = store.runs_table(dataset="mnist", status="completed")
-    if args.run:
-        runs = runs[runs["id"].isin(args.run)]
+    runs = digit_runs(store, args.run)
     data = load_dataset("mnist")
     print(f"{data.describe()}; {args.n} test digits redrawn as 280x280 canvas drawings (seed 0)")
     header = ("run", "name", "plain", "pipeline", "thin", "thick", "resize", "refused")
