@@ -53,7 +53,7 @@ if chromium_path() is None:
     pytest.skip("no Chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
 
 LOGS = REPO_DIR / "test-output" / "browser-logs"
-SMALL_EPOCHS = 8  # Enough epochs that the live curve is seen between two polls.
+SMALL_EPOCHS = 8
 STOP_TIMEOUT_MS = 20_000
 
 
@@ -206,7 +206,8 @@ def test_train_small_model_and_watch_the_curve_grow(lab, page):
     expect(page.locator(f"{key(mlp('batch_size'))} input")).to_have_value("32")  # The preset's own values.
     expect(page.locator(f"{key(mlp('augment'))} input")).not_to_be_checked()
     fill_number(page, mlp("epochs"), SMALL_EPOCHS)
-    fill_number(page, mlp("limit"), 3000)
+    fill_number(page, mlp("limit"), 6000)
+    fill_number(page, mlp("batch_size"), 8)  # About a second an epoch: each poll sees the curve grow.
 
     run_id = start_training(page)
     heading = run_heading(page, run_id)
