@@ -78,30 +78,39 @@ def _grid_sampler_class():
     return AskAndTellGrid
 
 
-def _samplers(spec: SweepSpec):
-    """Returns the Optuna sampler and pruner a spec asks for."""
+def _samplers(spec: SweepSpec, asked: int):
+    """Returns the Optuna sampler and pruner a spec asks for.
+
+    The study is loaded anew for every batch of questions, so a random or TPE sampler
+    seeded with the sweep's seed alone would draw the same first values each time: its
+    seed also counts the trials `asked` so far.
+    """
     import optuna
 
     if spec.search == "grid":
         sampler = _grid_sampler_class()({p.name: grid_values(p) for p in spec.parameters}, seed=spec.seed)
     elif spec.search == "random":
-        sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+        sampler = optuna.samplers.RandomSampler(seed=spec.seed + asked)
     else:
         startup = min(10, max(3, spec.trials // 3))
-        sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=startup)
+        sampler = optuna.samplers.TPESampler(seed=spec.seed + asked, n_startup_trials=startup)
     if spec.pruning:
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=min(4, max(2, spec.trials // 4)))
+        # Successive halving: after epoch 1, and again after epoch 3, 9, ..., a trial goes on
+        # only if it is among the best third of the trials that reached that epoch. (A
+        # median pruner stops few trials once TPE samples mostly good ones.)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     else:
         pruner = optuna.pruners.NopPruner()
     return sampler, pruner
 
 
-def _study(store: RunStore, sweep_id: int, spec: SweepSpec, create: bool = False):
-    """Returns the Optuna study of a sweep (created when `create`)."""
+def _study(store: RunStore, sweep_id: int, spec: SweepSpec, create: bool = False, asked: int = 0):
+    """Returns the Optuna study of a sweep (created when `create`), its sampler seeded
+    for the next trial after the `asked` ones."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler, pruner = _samplers(spec)
+    sampler, pruner = _samplers(spec, asked)
     storage = _storage(str(Path(store.home) / JOURNAL))
     if create:
         return optuna.create_study(
@@ -198,7 +207,7 @@ def _top_up_one(store: RunStore, sweep: dict) -> None:
     out_of_time = bool(spec.minutes) and time.time() - sweep["created_at"] > spec.minutes * 60
     may_ask = running and not out_of_time and asked < planned_trials(spec)
     if untold or (may_ask and queued < AHEAD):
-        study = _study(store, sweep["id"], spec)
+        study = _study(store, sweep["id"], spec, asked=asked)
         for row in untold:
             _tell(study, row)
             store.mark_trial_told(row["run_id"])

@@ -12,7 +12,7 @@ import pytest
 from core.presets import get_preset
 from core.store import RunStore
 from core.sweep_spec import SweepParameter, SweepSpec
-from core.sweeps import JOURNAL, SweepInvalid, start_sweep, sweep_summary
+from core.sweeps import JOURNAL, SweepInvalid, start_sweep, sweep_summary, top_up
 from core.worker import ensure_workers, reap_dead_runs, run_worker
 from tests.helpers import wait_for
 
@@ -83,6 +83,20 @@ def test_a_sweep_trains_its_trials_in_a_worker_and_prunes_a_poor_one_after_an_ep
     assert sorted(study_states(home, sweep_id)) == sorted(
         "PRUNED" if trial["status"] == "pruned" else "COMPLETE" for trial in trials
     ), "Optuna was told how every trial ended"
+
+
+@pytest.mark.parametrize("search", ["random", "tpe"])
+def test_every_trial_of_a_sweep_tries_new_values(store, search):
+    """The worker asks for two trials at a time, each time from a freshly loaded study:
+    no two trials may get the same learning rate."""
+    spec = SweepSpec(BASE, (LEARNING_RATE,), trials=6, search=search, pruning=False)
+    sweep_id = start_sweep(store, spec, start_worker=False)
+    while (run_id := store.claim_next(os.getpid())) is not None:  # Each trial fails at once.
+        store.finish(run_id, "failed", "a test", worker_pid=os.getpid())
+        top_up(store)
+    _, trials = sweep_summary(store, sweep_id)
+    rates = [trial["learning_rate"] for trial in trials]
+    assert len(rates) == 6 and len(set(rates)) == 6, rates
 
 
 def test_a_sweep_goes_on_with_a_new_worker_when_its_worker_is_killed(home):

@@ -145,8 +145,9 @@ def sweep_form(base: RunConfig, errors: dict[str, str], slots: dict) -> SweepSpe
             "Prune poor trials after an epoch",
             value=True,
             key="sweep_pruning",
-            help="Stops a trial whose validation accuracy after an epoch is below the median "
-            "of the earlier trials at that epoch (Optuna's median pruner).",
+            help="After epoch 1, and again after epochs 3, 9, ..., a trial goes on only if its "
+            "validation accuracy is among the best third of the trials that got there "
+            "(Optuna's successive-halving pruner).",
         )
         name = st.text_input("Sweep name (optional)", key="sweep_name", max_chars=60)
     return SweepSpec(
