@@ -223,7 +223,14 @@ def choose_hyperparameters(
         limit = field(cols[1], "number_input", "limit", step=500)
         time_limit = field(cols[2], "number_input", "time_limit_minutes", step=5.0)
         cols = st.columns(3)
-        augment = field(cols[0], "checkbox", "augment", disabled=not can_augment)
+        augment = field(
+            cols[0],
+            "checkbox",
+            "augment",
+            disabled=not can_augment,
+            help="Digits only: while training, some digits get a thinner or thicker pen, "
+            "a slant, a wider or narrower shape, or a small shift, as other hands draw them.",
+        )
         keep_best_epoch = field(
             cols[1],
             "checkbox",

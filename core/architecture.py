@@ -70,11 +70,12 @@ def resolve_layers(config: RunConfig) -> tuple[LayerSpec, ...]:
     """
     resolved: list[LayerSpec] = []
     image = not config.is_text
-    if image and (config.family == "cnn" or config.augment):
+    augment = config.augment and dataset_facts(config.dataset).can_augment
+    if image and (config.family == "cnn" or augment):
         resolved.append(LayerSpec("to_image"))
-    if image and config.augment:
+    if augment:
         resolved.append(LayerSpec("augment"))
-    if image and config.augment and config.family != "cnn":
+    if augment and config.family != "cnn":
         resolved.append(LayerSpec("to_sequence"))
     rank = 3 if image and config.family == "cnn" else 2
     for spec in config.layers:

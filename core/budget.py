@@ -44,12 +44,14 @@ class BudgetSchedule(keras.callbacks.Callback):
         self.base_rate = config.learning_rate
         self.schedule = config.lr_schedule
         self.budget = config.time_budget_seconds
+        self.batches = batches
         self.total_steps = max(1, (config.epochs - config.initial_epoch) * batches)
         self.clock = clock
         self.steps = 0
         self.progress = 0.0
         self.learning_rate = self.base_rate
         self.spent_budget = False
+        self.cut_epoch = False  # The budget ended training within an epoch, not after one.
         self.batch_seconds = 0.0  # A batch, as recently measured (the first, traced one left out).
         self.validation_seconds = 0.0  # The validation pass after an epoch's batches.
         self.epoch_start_seconds = 0.0  # From an epoch's start to its first batch.
@@ -71,7 +73,8 @@ class BudgetSchedule(keras.callbacks.Callback):
             self.epoch_start_seconds = self._batch_began - self._epoch_began
         self.progress = self.steps / self.total_steps
         if self.budget:
-            self.progress = max(self.progress, self.elapsed() / max(self.budget - self.validation_seconds, 1e-9))
+            end = max(self.budget - self.validation_seconds, 1e-9)  # The last validation must fit.
+            self.progress = max(self.progress, self.elapsed() / end)
         self.learning_rate = self.base_rate * schedule_factor(self.schedule, self.progress)
         if self.schedule != "constant":
             self.model.optimizer.learning_rate = self.learning_rate
@@ -83,6 +86,7 @@ class BudgetSchedule(keras.callbacks.Callback):
             self.batch_seconds = seconds if self.steps == 1 else 0.9 * self.batch_seconds + 0.1 * seconds
         self.steps += 1
         self._stop_unless_fits(self.batch_seconds + self.validation_seconds)
+        self.cut_epoch = self.spent_budget and self.steps % self.batches != 0
 
     def on_epoch_end(self, epoch, logs=None):
         self.validation_seconds = self.clock() - self._batch_ended

@@ -133,7 +133,7 @@ def _check_parameter(parameter: SweepParameter, base: RunConfig) -> str:
     if parameter.name == "units" and not any(spec.kind in WIDTH_KINDS for spec in base.layers):
         return "This model has no dense or recurrent layer whose width could change."
     if parameter.name == "augment" and not dataset_facts(base.dataset).can_augment:
-        return "Augmentation changes images: this dataset is text."
+        return "Augmentation draws digits as other pens and hands would: it is for MNIST digits only."
     limits = f"between {kind.lowest:g} and {kind.highest:g}"
     if kind.is_range:
         low, high = parameter.low, parameter.high

@@ -160,8 +160,8 @@ def _ending_note(config: RunConfig, progress, schedule, epochs_done: int) -> str
     if schedule.spent_budget:
         finished = ", its learning-rate schedule finished" if config.lr_schedule != "constant" else ""
         return (
-            f"Trained for its {config.time_budget_seconds:g}-second budget: {epochs_done} epochs "
-            f"(the last one cut short){finished}."
+            f"Trained for its {config.time_budget_seconds:g}-second budget: {epochs_done} epochs"
+            f"{' (the last one cut short)' if schedule.cut_epoch else ''}{finished}."
         )
     return ""
 

@@ -144,3 +144,13 @@ def test_limit_makes_a_large_batch_invalid():
 def test_config_survives_a_round_trip_through_json():
     config = get_preset("Stacked LSTM").config
     assert RunConfig.from_json(config.to_json()) == config
+
+
+def test_augmentation_draws_digits_only():
+    """It imitates other pens and hands: a digit model gets it, the same model on
+    Fashion-MNIST trains on the clothes as they are, and its checkbox says why."""
+    best = get_preset("Best CNN").config
+    assert "Augment (training only)" in [row.label for row in summarise(best)]
+    on_clothes = [row.label for row in summarise(best.with_changes(dataset="fashion_mnist"))]
+    assert "Augment (training only)" not in on_clothes
+    assert count_params(best.with_changes(dataset="fashion_mnist")) == count_params(best)

@@ -233,6 +233,16 @@ def test_choosing_another_preset_takes_its_hyperparameters(home):
     assert app.number_input(key=field_key("batch_size", "mnist", "MLP 32")).value == 32
 
 
+def test_augmentation_is_offered_for_digits_only(home):
+    app = open_page("train")
+    app.selectbox(key="preset").select("Best CNN").run()
+    assert not app.checkbox(key=field_key("augment", "mnist", "Best CNN")).disabled
+    app.selectbox(key="dataset").select("fashion_mnist").run()
+    app.selectbox(key="preset").select("Best CNN").run()
+    augment = app.checkbox(key=field_key("augment", "fashion_mnist", "Best CNN"))
+    assert augment.disabled and "Digits only" in augment.help
+
+
 def test_missing_model_file_shows_a_clear_error_and_other_runs_still_read(store):
     config = get_preset("Quick CNN").config.with_changes(limit=1500, epochs=1)
     broken, _ = run_now(store, config, "lost model")
