@@ -381,7 +381,7 @@ def read_drawing(page) -> str:
 
     verdict = fresh(page, "h3").filter(has_text="It reads")
     expect(verdict).to_be_visible(timeout=RERUN_TIMEOUT_MS)
-    expect(dataframe(page, "confidence")).to_contain_text("tiny cnn")
+    expect(dataframe(page, "confidence")).to_contain_text("tiny cnn", timeout=RERUN_TIMEOUT_MS)
     wait_until_idle(page)
     return verdict.inner_text()
 
