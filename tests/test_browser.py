@@ -187,7 +187,7 @@ def test_data_page_shows_sample_digits(lab, page):
     expect(navigation.get_by_text("Compare", exact=True)).to_be_visible()
     expect(navigation.get_by_text("home", exact=True)).to_have_count(0)
     images = page.locator('[data-testid="stImage"] img')
-    expect(images).to_have_count(30)
+    expect(images).to_have_count(30, timeout=RERUN_TIMEOUT_MS)
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
         ".every(img => img.complete && img.naturalWidth > 0)",
