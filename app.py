@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.store import StoreError
+from ui.heap import freeze_after_imports
 from ui.resources import get_store, keep_workers_alive
 
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
@@ -24,3 +25,5 @@ try:
     navigation.run()
 except StoreError as error:  # Its message says what happened and what to do.
     st.error(str(error))
+finally:
+    freeze_after_imports()

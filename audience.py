@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages import compare, draw
 from core.store import StoreError
+from ui.heap import freeze_after_imports
 
 
 def draw_for_audience() -> None:
@@ -31,3 +32,5 @@ try:
     navigation.run()
 except StoreError:  # Its message names the server's folders: the lab shows it, not the room.
     st.error("The runs cannot be read right now. The presenter sees why in the lab.")
+finally:
+    freeze_after_imports()

@@ -2,12 +2,12 @@
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from core.preprocess import ImageError, NotADigitError, decode_image, prepare_digit
 from core.store import ACTIVE
 from ui.audience import audience_read_digits, within_limit
 from ui.charts import probability_figure
+from ui.digit_canvas import digit_canvas
 from ui.format import as_text, run_label
 from ui.handwriting import save_buttons
 from ui.images import enlarge
@@ -43,17 +43,11 @@ def drawn_digit() -> np.ndarray | None:
         st.rerun()
     stroke_width = row.slider("Stroke width", 4, 40, 18, key="stroke_width")
     size = canvas_size()
-    canvas = st_canvas(
-        stroke_width=round(stroke_width * size / 280),  # The same stroke relative to the canvas.
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        height=size,
-        width=size,
-        drawing_mode="freedraw",
-        return_image_data=True,
+    return digit_canvas(
+        size,
+        round(stroke_width * size / 280),  # The same stroke relative to the canvas.
         key=f"canvas_{st.session_state.canvas_version}_{size}",
     )
-    return canvas.image_data if canvas is not None else None
 
 
 def uploaded_digit() -> np.ndarray | None:

@@ -47,7 +47,7 @@ def train_models(store, count: int) -> None:
 
 
 INKED = """() => {
-    const canvas = document.querySelector('canvas.lower-canvas');
+    const canvas = document.querySelector('canvas.digit-canvas');
     if (!canvas) return false;
     const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     for (let i = 0; i < pixels.length; i += 4 * 97) if (pixels[i] > 128) return true;
@@ -57,7 +57,7 @@ INKED = """() => {
 
 async def draw_seven(page) -> float:
     """Draws a 7 on the canvas; returns the page's clock at pen-up."""
-    canvas = page.locator("canvas.upper-canvas")
+    canvas = page.locator("canvas.digit-canvas")
     await canvas.wait_for(state="visible", timeout=60_000)
     box = await canvas.bounding_box()
     await page.mouse.move(box["x"] + SEVEN[0][0], box["y"] + SEVEN[0][1])
@@ -104,7 +104,7 @@ async def measure(url: str, sessions: int, rounds: int, chromium: str, args: lis
             context = await browser.new_context(viewport={"width": 1400, "height": 1000})
             page = await context.new_page()
             await page.goto(f"{url}/draw", wait_until="domcontentloaded")
-            await page.locator("canvas.upper-canvas").wait_for(timeout=120_000)
+            await page.locator("canvas.digit-canvas").wait_for(timeout=120_000)
             pages.append(page)
         await asyncio.gather(*(draw_and_time(page) for page in pages))  # Warm: models loaded.
         times = []

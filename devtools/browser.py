@@ -206,7 +206,7 @@ def safe_name(name: str) -> str:
 
 def draw_stroke(page, points: list[tuple[float, float]], steps: int = 12) -> None:
     """One mouse stroke through `points`, given in pixels from the canvas's top-left."""
-    canvas = page.locator("canvas.upper-canvas")
+    canvas = page.locator("canvas.digit-canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert box is not None, "the drawing canvas is not on the page"

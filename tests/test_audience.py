@@ -388,7 +388,7 @@ def read_drawing(page) -> str:
 
 def touch_stroke(context, page, points: list[tuple[float, float]]) -> None:
     """One finger stroke through `points`, in pixels from the canvas's top-left."""
-    canvas = page.locator("canvas.upper-canvas")
+    canvas = page.locator("canvas.digit-canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     touch = context.new_cdp_session(page)

@@ -316,7 +316,7 @@ def test_draw_digits_and_read_them(lab, page, digit_model):
     expect(page.locator(f"{key('draw_model')} input")).to_have_value(
         re.compile(rf"^Quick CNN \(#{digit_model}, ")
     )
-    expect(page.locator("canvas.upper-canvas")).to_be_visible()
+    expect(page.locator("canvas.digit-canvas")).to_be_visible()
     expect(alert(page, "Draw a digit first")).to_be_visible()
 
     check_drawing(page, "seven", SEVEN, 7)

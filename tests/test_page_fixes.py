@@ -291,13 +291,13 @@ def verdict(page):
 def test_a_stroke_started_under_the_canvas_toolbar_draws(lab, tab):
     _, server, _ = lab
     open_page(tab, server.url, "draw", "Draw")
-    expect(tab.locator("canvas.upper-canvas")).to_be_visible()
+    expect(tab.locator("canvas.digit-canvas")).to_be_visible()
     expect(tab.locator(".dc-toolbar")).to_be_hidden()  # It floated, invisible, over the top 30 px.
-    width = tab.locator("canvas.upper-canvas").bounding_box()["width"]
+    width = tab.locator("canvas.digit-canvas").bounding_box()["width"]
     # A short bar along the top edge of the canvas's right half: where strokes drew nothing.
     draw_stroke(tab, [(width * 0.55, 8), (width - 8, 8), (width - 10, 26)])
     expect(verdict(tab)).to_be_visible(timeout=RERUN_TIMEOUT_MS)
-    ink = tab.locator("canvas.lower-canvas").last.evaluate(
+    ink = tab.locator("canvas.digit-canvas").last.evaluate(
         """(canvas) => {
             const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, 30).data;
             let lit = 0;

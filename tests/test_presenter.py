@@ -313,7 +313,7 @@ def demo(lab, browser) -> tuple[int, int]:
         expect(page).to_have_url(re.compile(r"/draw\?(.*&)?demo=\d+%2C\d+|/draw\?(.*&)?demo=\d+,\d+"))
         expect(fresh(page, "h3").filter(has_text="CNN against MLP")).to_be_visible()
         screenshot(page, "demo-training")
-        expect(page.locator("canvas.upper-canvas")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        expect(page.locator("canvas.digit-canvas")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
         wait_until_idle(page)
         ids = re.search(r"demo=(\d+)(?:%2C|,)(\d+)", page.url).groups()
         for stroke in SEVEN:
@@ -387,7 +387,7 @@ def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(
     try:
         open_page(page, server.url, "draw?presenter=1", "Draw")
         expect(page.locator(f"{key('presenter')} input")).to_be_checked()
-        canvas = page.locator("canvas.upper-canvas")
+        canvas = page.locator("canvas.digit-canvas")
         expect(canvas).to_be_visible()
         assert canvas.bounding_box()["width"] >= 400 and canvas.bounding_box()["height"] >= 400
         for stroke in SEVEN:
@@ -445,7 +445,7 @@ def test_phone_draws_by_touch_without_scrolling_and_reads_under_the_canvas(lab, 
     context, page = new_tab(browser, PHONE, phone=True)
     try:
         open_page(page, server.url, "draw", "Draw")
-        canvas = page.locator("canvas.upper-canvas")
+        canvas = page.locator("canvas.digit-canvas")
         expect(canvas).to_be_visible()
         cdp = context.new_cdp_session(page)
         canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
@@ -546,7 +546,7 @@ def test_every_page_at_every_size(lab, browser, demo, size):
         for path, heading in PAGES.items():
             open_page(page, server.url, path, heading)
             if path == "draw":
-                expect(page.locator("canvas.upper-canvas")).to_be_visible()
+                expect(page.locator("canvas.digit-canvas")).to_be_visible()
             wait_until_idle(page)
             assert_no_app_errors(page)
             wide = page.evaluate("() => document.documentElement.scrollWidth")
