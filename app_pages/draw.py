@@ -40,7 +40,7 @@ def drawn_digit() -> np.ndarray | None:
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
     if row.button("🧽 Clear", key="clear"):
         st.session_state.canvas_version += 1
-        st.rerun()
+        st.rerun(scope="fragment")
     stroke_width = row.slider("Stroke width", 4, 40, 18, key="stroke_width")
     size = canvas_size()
     return digit_canvas(
@@ -224,6 +224,50 @@ def describe_digit(scores: np.ndarray, run: dict) -> dict:
     return {"family": run["family"], "reads": int(scores.argmax()), "confidence": float(scores.max())}
 
 
+@st.fragment
+def reading_view(runs, asked: list[int], chosen: int, source: str, audience: bool) -> None:
+    """The digit and every model's reading of it. A fragment: a drawing reruns this part
+    of the page only, not the model list and settings above it."""
+    # Two columns, the verdict at the top of the second: on a phone they stack, and the
+    # verdict comes right under the canvas.
+    left, right = st.columns(2, gap="medium")
+    truth = None
+    with left:
+        if source == SOURCES[0]:
+            image = drawn_digit()
+        elif source == SOURCES[1] and not audience:
+            image = uploaded_digit()
+        else:
+            image, truth = picked_test_digit()
+    verdict_area, readings_area, chart_area = right.container(), right.container(), right.container()
+    with right:
+        prepared = prepared_digit(image, truth, uploaded=source == SOURCES[1])
+        if prepared is None:
+            if image is None and source == SOURCES[0]:
+                st.info("Draw a digit first: use the mouse or a finger on the black square.")
+            return
+    answers = audience_read_digits(asked, prepared) if audience else read_digits(asked, prepared)
+    if answers is None:  # Over the audience's limit: the page said when to try again.
+        return
+    with verdict_area:
+        show_reading(answers[chosen], truth, chart_area)
+        if not audience and truth is None:  # Drawn or uploaded: the user may save it, labelled.
+            save_buttons(prepared, image, answers[chosen])
+        different = disagreement(runs, answers, chosen)
+    with readings_area:
+        st.markdown("**Every model's reading**")
+        every_models_reading(
+            runs,
+            answers,
+            describe_digit,
+            {"reads": None},
+            "confidence",
+            key="all_models",
+            highlight=different,
+        )
+    inside_the_model(chosen, prepared, answers[chosen], audience)
+
+
 def main(audience: bool = False) -> None:
     """The Draw page; for the audience (audience.py) without training or upload, and
     with readings limited per session."""
@@ -258,44 +302,7 @@ def main(audience: bool = False) -> None:
         "Digit from", AUDIENCE_SOURCES if audience else SOURCES, horizontal=True, key="source"
     )
 
-    # Two columns, the verdict at the top of the second: on a phone they stack, and the
-    # verdict comes right under the canvas.
-    left, right = st.columns(2, gap="medium")
-    truth = None
-    with left:
-        if source == SOURCES[0]:
-            image = drawn_digit()
-        elif source == SOURCES[1] and not audience:
-            image = uploaded_digit()
-        else:
-            image, truth = picked_test_digit()
-    verdict_area, readings_area, chart_area = right.container(), right.container(), right.container()
-    with right:
-        prepared = prepared_digit(image, truth, uploaded=source == SOURCES[1])
-        if prepared is None:
-            if image is None and source == SOURCES[0]:
-                st.info("Draw a digit first: use the mouse or a finger on the black square.")
-            st.stop()
-    answers = audience_read_digits(asked, prepared) if audience else read_digits(asked, prepared)
-    if answers is None:  # Over the audience's limit: the page said when to try again.
-        st.stop()
-    with verdict_area:
-        show_reading(answers[chosen], truth, chart_area)
-        if not audience and truth is None:  # Drawn or uploaded: the user may save it, labelled.
-            save_buttons(prepared, image, answers[chosen])
-        different = disagreement(runs, answers, chosen)
-    with readings_area:
-        st.markdown("**Every model's reading**")
-        every_models_reading(
-            runs,
-            answers,
-            describe_digit,
-            {"reads": None},
-            "confidence",
-            key="all_models",
-            highlight=different,
-        )
-    inside_the_model(chosen, prepared, answers[chosen], audience)
+    reading_view(runs, asked, chosen, source, audience)
 
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__; importing it runs nothing.

@@ -191,6 +191,7 @@ def choose_hyperparameters(
     """
     slots = {} if slots is None else slots
     can_augment = dataset_facts(base.dataset).can_augment
+    base = base.with_changes(augment=base.augment and can_augment)  # Unticked where disabled.
 
     # Each field's key names the dataset and model, so choosing another model gives
     # fresh fields that start from that model's values (or from the user's edits).

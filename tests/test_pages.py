@@ -241,6 +241,7 @@ def test_augmentation_is_offered_for_digits_only(home):
     app.selectbox(key="preset").select("Best CNN").run()
     augment = app.checkbox(key=field_key("augment", "fashion_mnist", "Best CNN"))
     assert augment.disabled and "Digits only" in augment.help
+    assert augment.value is False, "a disabled box shows no tick the run will not get"
 
 
 def test_missing_model_file_shows_a_clear_error_and_other_runs_still_read(store):

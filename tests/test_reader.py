@@ -3,6 +3,7 @@ and it never needs TensorFlow in the caller."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,16 +20,29 @@ from tests.conftest import REPO_DIR
 from tests.helpers import QUICK, queue
 
 
-@pytest.fixture
-def trained(store):
-    """Two completed digit runs and a completed sentiment run, trained in this process."""
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    """Two completed digit runs and a completed sentiment run, trained in this process
+    once for the module."""
     from core.presets import get_preset
+    from core.store import RunStore
 
+    store = RunStore(tmp_path_factory.mktemp("trained"))
     digits = [queue(store, QUICK, "first"), queue(store, QUICK.with_changes(seed=1), "second")]
     text = get_preset("Bag-of-words sentiment").config.with_changes(epochs=1, limit=2000)
     review = queue(store, text, "reviews")
     run_worker(store, idle_exit_seconds=0)
-    return store, digits, review
+    return store.home, digits, review
+
+
+@pytest.fixture
+def trained(trained_once, home):
+    """The module's trained runs, in a copy of their data directory of this test's own."""
+    from core.store import RunStore
+
+    template, digits, review = trained_once
+    shutil.copytree(template, home, dirs_exist_ok=True)
+    return RunStore(home), digits, review
 
 
 def reader_pid(store) -> int:

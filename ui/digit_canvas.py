@@ -16,8 +16,10 @@ MAX_DRAWING_CHARACTERS = 2_000_000  # A 400x400 canvas's PNG is under 100 kB.
 _canvas = st.components.v2.component(
     "digit_lab.canvas",
     html='<canvas class="digit-canvas" aria-label="Drawing canvas"></canvas>',
-    # No scrolling or zooming while a finger draws; no text selection while a mouse does.
-    css="canvas.digit-canvas { touch-action: none; user-select: none; display: block; cursor: crosshair; }",
+    # No scrolling or zooming while a finger draws, no text selection while a mouse does;
+    # on a narrow phone the presenter's 400 px canvas shrinks to the width, still square.
+    css="canvas.digit-canvas { touch-action: none; user-select: none; display: block;"
+    " cursor: crosshair; max-width: 100%; height: auto; }",
     isolate_styles=False,  # In the page itself, so tests and benches find the canvas.
     js=(Path(__file__).with_name("digit_canvas.js")).read_text(encoding="utf-8"),
 )
