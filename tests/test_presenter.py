@@ -502,6 +502,23 @@ def test_phone_draws_by_touch_without_scrolling_and_reads_under_the_canvas(lab, 
 
 
 @pytest.mark.browser
+def test_the_presenters_canvas_fits_a_phone_and_still_reads(lab, browser, demo):
+    _, server, _ = lab
+    context, page = new_tab(browser, PHONE, phone=True)
+    try:
+        open_page(page, server.url, "draw?presenter=1", "Draw")
+        canvas = page.locator("canvas.digit-canvas")
+        canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+        box = canvas.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"the canvas is clipped: {box}"
+        assert abs(box["width"] - box["height"]) < 1 and box["width"] > 280, f"not a large square: {box}"
+        touch_stroke(context.new_cdp_session(page), page, [(x * 1.15, y * 1.15) for x, y in SEVEN[0]], box)
+        expect(fresh(page, "h3").filter(has_text="It reads 7")).to_be_visible()
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
 def test_start_brings_the_running_run_to_the_top_at_1280x720(lab, browser, demo):
     _, server, _ = lab
     context, page = new_tab(browser, PRESENTER)
