@@ -11,6 +11,7 @@ phone-draw.png).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -424,6 +425,21 @@ def scroll_top(page) -> float:
     return page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
 
 
+@contextlib.contextmanager
+def drawing_on_a_phone(browser, url: str, path: str):
+    """A phone's tab on a Draw page, its canvas in the middle of the screen; yields a
+    CDP session for touch events, the page and the canvas."""
+    context, page = new_tab(browser, PHONE, phone=True)
+    try:
+        open_page(page, url, path, "Draw")
+        canvas = page.locator("canvas.digit-canvas")
+        expect(canvas).to_be_visible()
+        canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+        yield context.new_cdp_session(page), page, canvas
+    finally:
+        context.close()
+
+
 def touch_stroke(cdp, page, points, origin) -> None:
     """One finger stroke through `points` (pixels from `origin`), sent as touch events."""
 
@@ -442,13 +458,7 @@ def touch_stroke(cdp, page, points, origin) -> None:
 @pytest.mark.browser
 def test_phone_draws_by_touch_without_scrolling_and_reads_under_the_canvas(lab, browser, demo):
     _, server, _ = lab
-    context, page = new_tab(browser, PHONE, phone=True)
-    try:
-        open_page(page, server.url, "draw", "Draw")
-        canvas = page.locator("canvas.digit-canvas")
-        expect(canvas).to_be_visible()
-        cdp = context.new_cdp_session(page)
-        canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+    with drawing_on_a_phone(browser, server.url, "draw") as (cdp, page, canvas):
         touch_stroke(cdp, page, SEVEN[0], canvas.bounding_box())
         expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible()
         wait_until_idle(page)
@@ -497,25 +507,17 @@ def test_phone_draws_by_touch_without_scrolling_and_reads_under_the_canvas(lab, 
         DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOC_SCREENSHOTS / "phone-draw.png"))
         assert_no_app_errors(page)
-    finally:
-        context.close()
 
 
 @pytest.mark.browser
 def test_the_presenters_canvas_fits_a_phone_and_still_reads(lab, browser, demo):
     _, server, _ = lab
-    context, page = new_tab(browser, PHONE, phone=True)
-    try:
-        open_page(page, server.url, "draw?presenter=1", "Draw")
-        canvas = page.locator("canvas.digit-canvas")
-        canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+    with drawing_on_a_phone(browser, server.url, "draw?presenter=1") as (cdp, page, canvas):
         box = canvas.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"the canvas is clipped: {box}"
         assert abs(box["width"] - box["height"]) < 1 and box["width"] > 280, f"not a large square: {box}"
-        touch_stroke(context.new_cdp_session(page), page, [(x * 1.15, y * 1.15) for x, y in SEVEN[0]], box)
+        touch_stroke(cdp, page, [(x * 1.15, y * 1.15) for x, y in SEVEN[0]], box)
         expect(fresh(page, "h3").filter(has_text="It reads 7")).to_be_visible()
-    finally:
-        context.close()
 
 
 @pytest.mark.browser
