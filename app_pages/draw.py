@@ -6,13 +6,13 @@ import streamlit as st
 from core.preprocess import ImageError, NotADigitError, decode_image, prepare_digit
 from core.store import ACTIVE
 from ui.audience import audience_read_digits, within_limit
-from ui.charts import probability_figure
 from ui.digit_canvas import digit_canvas
 from ui.format import as_text, run_label
 from ui.handwriting import save_buttons
 from ui.images import enlarge
 from ui.inside import digit_views, explain_target
-from ui.presenter import canvas_size, presenter_mode, presenting, readable
+from ui.presenter import canvas_size, presenter_mode, presenting
+from ui.probability_bars import probability_bars
 from ui.resources import (
     completed_runs,
     explain_digit,
@@ -120,7 +120,7 @@ def show_reading(probabilities: np.ndarray | str, truth: int | None, chart_area=
     digit = int(probabilities.argmax())
     verdict = "" if truth is None else (" ✅" if digit == truth else f" ❌ (it is a {truth})")
     st.markdown(f"### It reads **{digit}** ({probabilities[digit]:.0%}){verdict}")
-    (chart_area or st).plotly_chart(readable(probability_figure(probabilities, DIGITS)), key="probabilities")
+    (chart_area or st).html(probability_bars(probabilities, DIGITS))
 
 
 def disagreement(runs, answers: dict, chosen: int) -> set[int]:

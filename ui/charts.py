@@ -1,5 +1,5 @@
 """Plotly figures: training curves (against epochs or seconds), confusion matrix,
-accuracy per class, class balance, probability bars."""
+accuracy per class, class balance."""
 
 from __future__ import annotations
 
@@ -93,29 +93,6 @@ def confusion_figure(matrix: list[list[int]], class_names: tuple[str, ...]) -> g
         margin={"t": 10, "b": 10, "l": 10, "r": 10},
         xaxis={"title": "predicted", "type": "category"},
         yaxis={"title": "true", "type": "category", "autorange": "reversed"},
-    )
-    return figure
-
-
-def probability_figure(probabilities, class_names: tuple[str, ...]) -> go.Figure:
-    """Bar chart of class probabilities; the top class stands out."""
-    best = int(max(range(len(probabilities)), key=lambda i: probabilities[i]))
-    colors = [PALETTE[1] if i == best else PALETTE[0] for i in range(len(probabilities))]
-    figure = go.Figure(
-        go.Bar(
-            x=list(class_names),
-            y=[float(p) for p in probabilities],
-            marker_color=colors,
-            text=[f"{p:.0%}" for p in probabilities],
-            textposition="outside",
-            textangle=0,
-        )
-    )
-    figure.update_layout(
-        height=260,
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        yaxis={"range": [0, 1.15], "tickformat": ".0%"},
-        xaxis={"type": "category"},
     )
     return figure
 

@@ -8,10 +8,10 @@ canvas, the verdict and every model's reading fit one 1280x720 screen.
 
 from __future__ import annotations
 
-import json
-
 import plotly.graph_objects as go
 import streamlit as st
+
+from ui.probability_bars import CSS as BARS_CSS
 
 PARAMETER = "presenter"
 STATE = "presenter_mode"  # Survives pages that do not show the toggle.
@@ -20,44 +20,6 @@ CANVAS_SIZE = 280
 PRESENTER_CANVAS_SIZE = 400
 PRESENTER_PLOT_FONT = 18
 
-# Always: a touch on the drawing canvas (or where its toolbar was) never scrolls the
-# page. The canvas draws in a shadow root, which page CSS cannot reach: CANVAS_SCRIPT
-# puts CANVAS_INSIDE there.
-BASE_CSS = """
-.stBidiComponent, .stBidiComponent * { touch-action: none; }
-"""
-# The canvas toolbar floats invisibly over the top 30 px of the canvas (strokes started
-# there drew nothing); the page has its own Clear button and sends every stroke, so the
-# toolbar goes.
-CANVAS_INSIDE = ".dc-toolbar { display: none !important; }"
-CANVAS_SCRIPT = """
-<script>
-(() => {
-  if (window.digitLabCanvasStyle) return;
-  window.digitLabCanvasStyle = true;
-  const css = CANVAS_CSS;
-  const style = () => {
-    for (const host of document.querySelectorAll(".stBidiComponent *")) {
-      const root = host.shadowRoot;
-      if (!root || root.querySelector("style[data-digit-lab]")) continue;
-      const sheet = document.createElement("style");
-      sheet.setAttribute("data-digit-lab", "");
-      sheet.textContent = css;
-      root.appendChild(sheet);
-    }
-  };
-  let queued = false;
-  new MutationObserver(() => {
-    if (queued) return;
-    queued = true;
-    requestAnimationFrame(() => { queued = false; style(); });
-  }).observe(document.body, { childList: true, subtree: true });
-  // A shadow root attached after its host was added is not a mutation the observer sees.
-  setInterval(style, 250);
-  style();
-})();
-</script>
-""".replace("CANVAS_CSS", json.dumps(CANVAS_INSIDE))
 PRESENTER_CSS = """
 [data-testid="stMainBlockContainer"] {
   padding-top: 3.5rem; padding-left: 2rem; padding-right: 2rem; max-width: none;
@@ -67,7 +29,7 @@ PRESENTER_CSS = """
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] *,
 [data-testid="stWidgetLabel"] *, [data-testid="stMetricLabel"] *,
 [data-testid="stSidebarNav"] span, [data-testid="stProgress"] p,
-[data-testid="stSliderThumbValue"], [data-testid="stSliderTickBar"] * {
+[data-testid="stSliderThumbValue"], [data-testid="stSliderTickBar"] *, .probability-bars span {
   font-size: 18px !important;
 }
 h1 { font-size: 2.1rem !important; padding: 0 0 0.25rem 0 !important; }
@@ -102,8 +64,7 @@ def presenter_mode(toggle: bool = True) -> bool:
         st.query_params[PARAMETER] = "1"
     elif not presenting and PARAMETER in st.query_params:
         del st.query_params[PARAMETER]
-    st.html(f"<style>{BASE_CSS}{PRESENTER_CSS if presenting else ''}</style>")
-    st.sidebar.html(CANVAS_SCRIPT, unsafe_allow_javascript=True)
+    st.html(f"<style>{BARS_CSS}{PRESENTER_CSS if presenting else ''}</style>")
     return presenting
 
 
