@@ -185,6 +185,31 @@ def test_affine_augmentation_warps_only_training_images_and_keeps_the_digit(mnis
     assert isinstance(restored, RandomAffine) and (restored.rotation, restored.shift) == (0.2, 2.8)
 
 
+def ink_aspect(images: np.ndarray) -> np.ndarray:
+    """Width over height of each image's inked box."""
+    aspects = []
+    for image in images[..., 0]:
+        rows, columns = np.nonzero(image > 0.3)
+        aspects.append((np.ptp(columns) + 1) / (np.ptp(rows) + 1))
+    return np.array(aspects)
+
+
+def test_augmentation_makes_some_digits_wide_and_flat_and_some_marker_thick(mnist):
+    from core.augment import FLATTENED, RandomAffine, RandomStrokeWidth
+
+    digits = (mnist[0][:400, :, :, None] / 255.0).astype("float32")
+    flattened = np.asarray(RandomAffine(0, 0, 0, 0, flatten=2.2, seed=0)(digits, training=True))
+    wider = ink_aspect(flattened) / ink_aspect(digits)
+    share = (wider > 1.15).mean()
+    assert FLATTENED - 0.1 < share < FLATTENED + 0.1, "about FLATTENED of them, the rest as they were"
+    assert wider.max() > 1.8, "up to a wide 0 drawn on the canvas"
+    assert (np.abs(wider - 1) < 0.15).mean() > 0.5
+
+    thick = np.asarray(RandomStrokeWidth(seed=0)(digits, training=True))
+    ink = thick.reshape(400, -1).sum(axis=1) / digits.reshape(400, -1).sum(axis=1)
+    assert (ink > 1.8).any(), "some strokes as wide as a marker's"
+
+
 def test_best_cnn_validates_well_from_its_first_epoch(store):
     """Batch norm's moving statistics settle within the first epoch, so the live curve
     rises at once (with Keras' default momentum it sat at chance for 4 epochs)."""
