@@ -16,6 +16,11 @@ def draw_for_audience() -> None:
     draw.main(audience=True)
 
 
+def draw_by_its_lab_address() -> None:
+    """Draw at /draw too, the lab's address for it, which a presenter may share."""
+    draw.main(audience=True)
+
+
 def compare_for_audience() -> None:
     compare.main(audience=True)
 
@@ -24,8 +29,9 @@ st.set_option("client.disableDataExport", True)  # launch.py also passes it, for
 st.set_page_config(page_title="Digit Lab", page_icon="🔢", layout="wide")
 navigation = st.navigation(
     [
-        st.Page(draw_for_audience, title="Draw", icon="✏️", url_path="draw", default=True),
+        st.Page(draw_for_audience, title="Draw", icon="✏️", url_path="room", default=True),
         st.Page(compare_for_audience, title="Compare", icon="📈", url_path="compare"),
+        st.Page(draw_by_its_lab_address, title="Draw", icon="✏️", url_path="draw", visibility="hidden"),
     ]
 )
 try:

@@ -21,7 +21,7 @@ from pathlib import Path
 SEVEN = [(60, 55), (220, 55), (115, 235)]
 IDLE = """(withReadings) => {
     const app = document.querySelector('[data-testid="stApp"]');
-    const readings = document.querySelector('[data-testid="stDataFrame"]') !== null;
+    const readings = document.querySelector('[data-testid="stDataFrame"], [data-testid="stTable"]') !== null;
     return app !== null
         && app.getAttribute("data-test-script-state") === "notRunning"
         && !document.querySelector('[data-testid="stStatusWidget"]')

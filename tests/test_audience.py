@@ -435,6 +435,10 @@ def test_a_visitor_draws_and_compares_and_reaches_nothing_of_the_lab(chromium, a
         expect(page.locator("h1").filter(has_text="Draw")).to_be_visible()
         wait_until_idle(page)
         expect(page.locator("h1").filter(has_text=re.compile("Train|Data|Text|Digit Lab"))).to_have_count(0)
+    page.goto(f"{audience_url}/draw", wait_until="domcontentloaded")  # The lab's address for Draw.
+    expect(page.locator("canvas.digit-canvas")).to_be_visible()
+    wait_until_idle(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     context.close()
 
 
