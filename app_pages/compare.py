@@ -171,7 +171,6 @@ def misclassified(data: Dataset, wrong: list[tuple[int, int]]) -> None:
     digit_gallery(
         [data.x_test[i] for i, _ in wrong],
         [f"{names[data.y_test[i]]} → {names[p]}" for i, p in wrong],
-        per_row=12,
         factor=2,
     )
     st.caption("Each caption reads true → predicted.")

@@ -31,7 +31,7 @@ def samples(data: Dataset) -> None:
         reviews = pd.DataFrame({"review": [data.x_train[i] for i in indices], "label": labels})
         st.dataframe(reviews, hide_index=True, key="samples")
     else:
-        digit_gallery([data.x_train[i] for i in indices], labels, per_row=10, factor=3)
+        digit_gallery([data.x_train[i] for i in indices], labels, factor=3)
 
 
 presenter_mode()

@@ -99,7 +99,6 @@ def mistakes(answer: PersonalScore | str | None, drawings: list[dict]) -> None:
     digit_gallery(
         [drawing["image"] for drawing, _ in wrong],
         [f"{drawing['label']} → {read}" for drawing, read in wrong],
-        per_row=12,
         factor=2,
     )
     st.caption("Each caption reads drawn → read.")

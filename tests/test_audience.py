@@ -459,5 +459,9 @@ def test_a_visitor_on_a_phone_draws_with_a_finger(chromium, audience_url):
     open_page(page, audience_url, "compare", "Compare")
     expect(page.locator(key("runs_table"))).to_contain_text("tiny cnn", timeout=RERUN_TIMEOUT_MS)
     assert_nothing_of_the_lab(page)
+    mistakes = page.locator('[data-testid="stImage"] img')
+    expect(mistakes.first).to_be_visible()
+    tops = {round(box["y"]) for box in (image.bounding_box() for image in mistakes.all()) if box}
+    assert mistakes.count() >= 20 and len(tops) <= mistakes.count() / 4, "several mistakes to a row"
     screenshot(page, "audience_compare_phone")
     context.close()

@@ -158,9 +158,9 @@ def every_models_reading(
     readings_table(rows, score_column, key=key, highlight=highlight)
 
 
-def digit_gallery(images: Sequence[np.ndarray], captions: Sequence[str], per_row: int, factor: int) -> None:
-    """Shows images in rows of `per_row`, each enlarged `factor` times above its caption."""
-    for start in range(0, len(images), per_row):
-        row = zip(images[start : start + per_row], captions[start : start + per_row], strict=True)
-        for column, (image, caption) in zip(st.columns(per_row), row, strict=False):
-            column.image(enlarge(image, factor), caption=caption)
+def digit_gallery(images: Sequence[np.ndarray], captions: Sequence[str], factor: int) -> None:
+    """Shows images enlarged `factor` times above their captions, side by side in rows
+    that wrap to the page's width: a dozen to a row on a laptop, five on a phone."""
+    row = st.container(horizontal=True, gap="small")
+    for image, caption in zip(images, captions, strict=True):
+        row.image(enlarge(image, factor), caption=caption)
