@@ -230,7 +230,8 @@ def choose_hyperparameters(
             "augment",
             disabled=not can_augment,
             help="Digits only: while training, some digits get a thinner or thicker pen, "
-            "a slant, a wider or narrower shape, or a small shift, as other hands draw them.",
+            "a slant, a wider or narrower shape, or a small shift, as other hands draw them; "
+            "and one digit in ten more is added, drawn as on the canvas (boxy or hand-like strokes).",
         )
         keep_best_epoch = field(
             cols[1],

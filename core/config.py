@@ -108,10 +108,10 @@ class RunConfig:
     last epoch and the end of the budget (the schedule follows the larger of the
     fraction of epochs done and the fraction of the budget spent, batch by batch).
     A run with a budget ends when the budget is spent. `limit` trains on the first N
-    training items (0 = all). `augment` makes
-    random changes of stroke width, rotation, stretch, shear and shift to training
-    images. `keep_best_epoch` keeps the weights of the epoch with the best validation
-    accuracy.
+    training items (0 = all). `augment` makes random changes of stroke width,
+    rotation, stretch, shear and shift to training images, and adds digits drawn as on
+    the canvas (`core.training.with_drawn_digits`). `keep_best_epoch` keeps the weights
+    of the epoch with the best validation accuracy.
     `time_limit_minutes` stops a run that trains longer than that. Text models read
     the first `max_words` words of each review.
     `start_from` "continue" or "fine_tune" starts from the parent run's model (the

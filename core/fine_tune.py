@@ -65,7 +65,7 @@ def fine_tune_start(store: RunStore, run: dict, dataset: Dataset) -> Start:
     ids = np.array([drawing["id"] for drawing in drawings])
     images = scale_images(np.stack([drawing["image"] for drawing in drawings]))
     held = held_out_mask(labels, config.seed)
-    mnist = prepare_data(dataset, config)
+    mnist = prepare_data(dataset, config.with_changes(augment=False))  # MNIST's own digits replayed.
     replayed = np.random.default_rng(config.seed).permutation(len(mnist.y_fit))[:REPLAYED_DIGITS]
     trained_images, trained_labels = images[~held], labels[~held]
     x_fit = np.concatenate(

@@ -216,3 +216,29 @@ def test_best_cnn_validates_well_from_its_first_epoch(store):
     run_id, status = run_now(store, get_preset("Best CNN").config.with_changes(epochs=1), "best cnn")
     assert status == "completed"
     assert store.epochs([run_id])["val_accuracy"].iloc[0] > 0.5
+
+
+def test_augmented_digit_training_adds_one_drawn_digit_in_ten_and_validates_on_mnist_alone():
+    from core.datasets import load_dataset
+    from core.drawn_digits import drawn_training_digits
+    from core.training import prepare_data
+
+    mnist = load_dataset("mnist")
+    config = RunConfig(family="cnn", layers=family_layers("cnn"), limit=2000, seed=3)
+    plain = prepare_data(mnist, config)
+    augmented = prepare_data(mnist, config.with_changes(augment=True))
+    added = len(plain.y_fit) // 10
+    assert len(augmented.y_fit) == len(plain.y_fit) + added
+    assert np.array_equal(augmented.x_val, plain.x_val) and np.array_equal(augmented.x_test, plain.x_test)
+    drawn, labels = augmented.x_fit[-added:], augmented.y_fit[-added:]
+    assert np.bincount(labels, minlength=10).min() >= added // 10, "every digit"
+    assert drawn.dtype == np.float32 and drawn.min() >= 0.0 and drawn.max() == 1.0
+    assert not any(np.array_equal(image, mnist_image) for image in drawn[:20] for mnist_image in plain.x_fit)
+    again, _ = drawn_training_digits(20, seed=3)
+    other, _ = drawn_training_digits(20, seed=4)
+    assert np.array_equal(again, (drawn[:20] * 255).round()), "the same run seed draws the same digits"
+    assert not np.array_equal(again, other)
+
+    fashion = load_dataset("fashion_mnist")
+    clothes = prepare_data(fashion, config.with_changes(dataset="fashion_mnist", augment=True))
+    assert len(clothes.y_fit) == len(plain.y_fit), "no drawn digits among clothes"
