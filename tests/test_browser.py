@@ -490,7 +490,8 @@ def test_save_a_drawing_correct_its_label_and_see_it_in_my_drawings_and_compare(
 
     open_page(page, lab.url, "compare", "Compare")
     grid = page.locator(key("runs_table"))
-    expect(grid.locator("th[role='columnheader']", has_text="my drawings")).to_have_count(1)
+    header = grid.locator("th[role='columnheader']", has_text="my drawings")
+    expect(header).to_have_count(1, timeout=RERUN_TIMEOUT_MS)
     # The model reads the drawing as it did on Draw; its label is now another digit: 0 %.
     assert grid_cell(grid, "Quick CNN", "my drawings") == "0"
     assert_no_app_errors(page)

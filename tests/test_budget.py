@@ -142,7 +142,7 @@ def test_a_race_refuses_bad_budgets_and_choices_and_queues_nothing(store):
 
 
 def test_a_race_of_two_models_ends_both_schedules_at_the_budget(store):
-    budget = 6.0
+    budget = 15.0  # Long enough that tracing the model (seconds on a loaded machine) is a small part.
     run_ids = submit_race(store, ["Best dense", "Quick CNN"], budget, limit=600, start_worker=False)
     assert [config.time_budget_seconds for config in race_configs(["Best dense"], budget)] == [budget]
     for run_id in run_ids:  # The worker's loop, in this process: one racer after the other.
@@ -151,15 +151,13 @@ def test_a_race_of_two_models_ends_both_schedules_at_the_budget(store):
     for run_id in run_ids:
         run = store.get_run(run_id)
         training = run["evaluation"]["training"]
-        assert run["name"].startswith("Race 6 s: ")
+        assert run["name"].startswith(f"Race {budget:g} s: ")
         assert training["spent_budget"], "the budget, not the epochs, ended the race"
-        # Near its end: short of it by the last batch and validation that had to fit. On a
-        # loaded machine the first batch, which traces the model, can outrun 6 seconds alone.
-        if training["steps"] > 1:
-            assert training["schedule_progress"] > 0.8
+        # Near its end: short of it by the last batch and validation that had to fit.
+        assert training["schedule_progress"] > 0.8
         assert training["final_learning_rate"] < 0.05 * run["config"].learning_rate
         assert f"Trained for its {budget:g}-second budget" in run["note"]
         assert "schedule finished" in run["note"]
         epochs = store.epochs([run_id])
-        assert epochs["seconds"].sum() >= 0.9 * budget, "it trained for its whole budget"
+        assert epochs["seconds"].sum() >= 0.8 * budget, "it trained for (nearly) its whole budget"
         assert run["epoch"] < run["config"].epochs
