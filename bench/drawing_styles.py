@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from bench.drawings import digit_runs
-from core.drawn_digits import CANVAS, hand_drawing, random_stroke, segment_drawing
+from core.drawn_digits import CANVAS, hand_drawing, random_place_and_pen, segment_drawing
 from core.preprocess import NotADigitError, prepare_digit
 
 FONT_PATTERNS = ("/usr/share/fonts/truetype/dejavu/*.ttf", "/usr/share/fonts/truetype/liberation*/*.ttf")
@@ -77,7 +77,7 @@ def make_cases(per_digit: int, seed: int = 0) -> list[dict]:
     for source in sources:
         for digit in range(10):
             for _ in range(per_digit):
-                box, slant, marker, pen = random_stroke(rng)
+                box, slant, marker, pen = random_place_and_pen(rng)
                 if source == "stroke":
                     image = hand_drawing(digit, rng, pen, box, slant)
                 elif source == "segment":

@@ -130,7 +130,7 @@ def segment_drawing(digit: int, rng: np.random.Generator, pen: int, box, slant: 
     return image
 
 
-def random_stroke(rng: np.random.Generator) -> tuple[tuple, float, bool, int]:
+def random_place_and_pen(rng: np.random.Generator) -> tuple[tuple, float, bool, int]:
     """A random place, slant and pen for one drawing: (box, slant, marker?, pen width)."""
     box = digit_box(rng)
     slant = rng.uniform(-SLANT_DEGREES, SLANT_DEGREES)
@@ -141,7 +141,7 @@ def random_stroke(rng: np.random.Generator) -> tuple[tuple, float, bool, int]:
 
 def drawn_digit(style: str, digit: int, rng: np.random.Generator) -> Image.Image:
     """One digit drawn in `style` ("stroke" or "segment") at a random place and pen."""
-    box, slant, _, pen = random_stroke(rng)
+    box, slant, _, pen = random_place_and_pen(rng)
     draw = hand_drawing if style == "stroke" else segment_drawing
     return draw(digit, rng, pen, box, slant)
 
