@@ -15,6 +15,16 @@ os.environ["DIGITLAB_OFFLINE"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_configure(config):
+    """Every Playwright `expect` waits as long as a rerun may take on a loaded machine
+    (its own default, 5 s, is shorter than a Compare page with plots takes there)."""
+    from playwright.sync_api import expect
+
+    from devtools.browser import RERUN_TIMEOUT_MS
+
+    expect.set_options(timeout=RERUN_TIMEOUT_MS)
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A fresh data directory for runs and models, also seen by spawned workers; a

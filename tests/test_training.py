@@ -43,6 +43,11 @@ def test_a_trained_digit_model_reads_test_digits(store, mnist):
     assert np.allclose(probabilities, keras_says, atol=1e-4), "the compiled call gives Keras' answer"
     misclassified = run["evaluation"]["misclassified"]
     assert len(misclassified) == round((1 - run["test_accuracy"]) * 10_000)
+    every_test_digit = predictor.predict_images(mnist[2] / 255.0)
+    right = every_test_digit.argmax(axis=1) == mnist[3]
+    assert run["test_accuracy"] == pytest.approx(right.mean(), abs=1e-4)
+    truth_probability = np.clip(every_test_digit[np.arange(10_000), mnist[3]], 1e-7, 1.0)
+    assert run["test_loss"] == pytest.approx(-np.log(truth_probability).mean(), rel=1e-3)
 
 
 def test_sentiment_model_trains_on_reviews_and_reads_new_text(store):
