@@ -8,14 +8,20 @@ the app, opens one Chromium context per session on the Draw page, and in each ro
 clears and draws a 7 in every session at once. A reading's time runs from the pen
 lifted to the page idle again with the readings table drawn, both read from the
 page's own clock (performance.now). Needs Debian's chromium, as the browser tests do.
+
+It also prints where the CPU went during the rounds: the browsers (all on this machine,
+where in a room each runs on its own phone), the web server and the model reader.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 SEVEN = [(60, 55), (220, 55), (115, 235)]
@@ -84,7 +90,7 @@ async def draw_and_time(page) -> float:
             break
         await page.wait_for_timeout(500)
     try:
-        await page.wait_for_function(IDLE, arg=True, polling="raf", timeout=120_000)
+        await page.wait_for_function(IDLE, arg=True, polling=25, timeout=120_000)
     except Exception:
         Path("bench-output").mkdir(exist_ok=True)
         await page.screenshot(path=f"bench-output/readings-timeout-{id(page)}.png")
@@ -93,8 +99,17 @@ async def draw_and_time(page) -> float:
     return (done - pen_up) / 1000
 
 
-async def measure(url: str, sessions: int, rounds: int, chromium: str, args: list[str]) -> list[float]:
-    """Returns every session's reading time over `rounds` simultaneous drawings."""
+async def measure(
+    url: str,
+    sessions: int,
+    rounds: int,
+    chromium: str,
+    args: list[str],
+    processes: Callable[[], dict[str, int]],
+) -> tuple[list[float], dict[str, float], float]:
+    """Returns every session's reading time over `rounds` simultaneous drawings, the CPU
+    seconds each kind of process spent meanwhile (see `cpu_by_kind`) and the seconds the
+    rounds took."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -108,10 +123,41 @@ async def measure(url: str, sessions: int, rounds: int, chromium: str, args: lis
             pages.append(page)
         await asyncio.gather(*(draw_and_time(page) for page in pages))  # Warm: models loaded.
         times = []
+        before, started = cpu_by_kind(processes()), time.monotonic()
         for _ in range(rounds):
             times += await asyncio.gather(*(draw_and_time(page) for page in pages))
+        after, seconds = cpu_by_kind(processes()), time.monotonic() - started
         await browser.close()
-    return times
+    spent = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+    return times, spent, seconds
+
+
+def cpu_by_kind(processes: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process and, as "browsers", by every
+    Chromium process on the machine."""
+    spent = {kind: cpu_seconds(pid) for kind, pid in processes.items()}
+    spent["browsers"] = sum(
+        cpu_seconds(int(pid))
+        for pid in os.listdir("/proc")
+        if pid.isdecimal() and "chrom" in _command_of(pid)
+    )
+    return spent
+
+
+def _command_of(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU seconds so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -146,14 +192,23 @@ def main() -> None:
     server = AppServer(home, home / "server.log").start()
     try:
         print(f"{arguments.models} models, {arguments.rounds} rounds per row (plus one warm-up)")
-        print(f"{'sessions':>8} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+        print("CPU: seconds of CPU per second of the rounds (2 cores: at most 2.0)")
+        print("server ms: the web server's CPU milliseconds per drawing (with its Clear)")
+        columns = "CPU: browsers server reader   server ms"
+        print(f"{'sessions':>8} {'p50 s':>7} {'p95 s':>7} {'max s':>7}   {columns}")
+
+        def processes() -> dict[str, int]:  # The reader starts with the first Draw page.
+            return {"server": server.process.pid, "reader": int((home / "reader.pid").read_text())}
+
         for sessions in arguments.sessions:
-            times = asyncio.run(
-                measure(server.url, sessions, arguments.rounds, chromium_path(), CHROMIUM_ARGS)
+            times, spent, seconds = asyncio.run(
+                measure(server.url, sessions, arguments.rounds, chromium_path(), CHROMIUM_ARGS, processes)
             )
             print(
                 f"{sessions:>8} {statistics.median(times):>7.2f} {percentile(times, 0.95):>7.2f}"
-                f" {max(times):>7.2f}"
+                f" {max(times):>7.2f}        {spent['browsers'] / seconds:>8.2f}"
+                f" {spent['server'] / seconds:>6.2f} {spent['reader'] / seconds:>6.2f}"
+                f" {1000 * spent['server'] / len(times):>11.0f}"
             )
         reader_pid = int((home / "reader.pid").read_text())
         print(f"web server memory: {rss_mb(server.process.pid):.0f} MB (RSS)")
