@@ -135,9 +135,11 @@ async def measure(
 def cpu_by_kind(processes: dict[str, int]) -> dict[str, float]:
     """CPU seconds used so far by each named process and, as "browsers", by every
     Chromium process on the machine."""
-    spent = {kind: cpu_seconds(pid) for kind, pid in processes.items()}
+    from core.processes import process_cpu_seconds
+
+    spent = {kind: process_cpu_seconds(pid) for kind, pid in processes.items()}
     spent["browsers"] = sum(
-        cpu_seconds(int(pid))
+        process_cpu_seconds(int(pid))
         for pid in os.listdir("/proc")
         if pid.isdecimal() and "chrom" in _command_of(pid)
     )
@@ -149,15 +151,6 @@ def _command_of(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except OSError:
         return ""
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's user and system CPU seconds so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:

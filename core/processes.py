@@ -1,5 +1,5 @@
 """Local processes: starting the engine's own (`python -m core ...`), and facts read
-from /proc: is a pid alive, and since when.
+from /proc: is a pid alive, since when, and how much CPU it used.
 
 A pid alone does not name a process for long: once it exits, the kernel may give
 the same number to a new one. A process's start time tells the two apart.
@@ -52,6 +52,12 @@ def process_started_at(pid: int) -> float | None:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (TypeError, IndexError, ValueError, OSError, StopIteration):
         return None
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """Returns the user and system CPU seconds a process has used so far (0 once gone)."""
+    fields = _stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def same_process_since(pid: int | None, since: float | None) -> bool:

@@ -25,7 +25,7 @@ from core.model_files import check_free_space
 from core.store import RunStore
 from core.text import build_vocabulary, encode, save_vocabulary
 
-DRAWN_DIGITS = 1_000  # Drawn digits added to augmented digit training (4 s to draw).
+DRAWN_DIGITS = 1_000  # The most drawn digits added to augmented digit training.
 
 
 @dataclass
