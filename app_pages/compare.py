@@ -23,7 +23,12 @@ TABLE_COLUMNS = [
     "learning_rate", "test_accuracy", "my_drawings", "best_val_accuracy", "seconds_per_epoch",
     "total_seconds", "ms_per_prediction", "device",
 ]  # fmt: skip
-# Short headings, explained on hover, so every column fits a laptop screen without scrolling.
+# Columns that start hidden, so that the rest fit a 1280x720 screen: the table's column
+# menu (the eye in its toolbar) shows them, and one run's detail below has them. Dataset
+# and device start hidden only while every run has the same one.
+HIDDEN_AT_FIRST = ("batch_size", "learning_rate", "total_seconds")
+HIDDEN_WHILE_ALIKE = ("dataset", "device")
+# Short headings, explained on hover.
 TABLE_HEADINGS = {
     "id": st.column_config.NumberColumn("run", format="%d"),
     "epochs": st.column_config.TextColumn("epochs", help="Epochs trained / epochs asked for"),
@@ -62,8 +67,11 @@ def runs_table(table: pd.DataFrame, audience: bool = False) -> list[int]:
         epochs=table["epochs_done"].astype(str) + "/" + table["epochs"].astype(str),
     )
     tagged = ["tags"] if (table["tags"] != "").any() else []  # A column only once a run has tags.
+    columns = TABLE_COLUMNS + tagged
+    alike = [column for column in HIDDEN_WHILE_ALIKE if shown[column].nunique(dropna=False) <= 1]
     event = st.dataframe(
-        shown[TABLE_COLUMNS + tagged],
+        shown[columns],
+        column_order=[column for column in columns if column not in (*HIDDEN_AT_FIRST, *alike)],
         hide_index=True,
         placeholder="–",  # A value a run does not have (a stopped run's test accuracy).
         key="runs_table",

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.presets import get_preset
 from tests.conftest import REPO_DIR
+from tests.page_helpers import stored_run
 from tests.training_helpers import run_now
 from ui.format import field_key
 
@@ -104,6 +105,18 @@ def test_compare_lists_runs_best_first_with_details(trained, store):
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert {trace["name"] for trace in spec["data"]} >= {"#1 tiny cnn train", "#1 tiny cnn validation"}
     assert any("Misclassified test items" in markdown.value for markdown in app.markdown)
+
+
+def test_compare_table_starts_with_the_columns_a_laptop_screen_holds(store):
+    stored_run(store, "Quick CNN", "digits")
+    table = open_page("compare").dataframe[0]
+    shown = list(table.proto.column_order)
+    assert {"name", "test_accuracy", "my_drawings", "seconds_per_epoch", "ms_per_prediction"} <= set(shown)
+    hidden = {"batch_size", "learning_rate", "total_seconds", "dataset", "device"}
+    assert not hidden & set(shown), "these start hidden (every run has the same dataset and device)"
+    assert hidden <= set(table.value.columns), "the table's column menu can still show them"
+    stored_run(store, "Bag-of-words sentiment", "reviews")
+    assert "dataset" in open_page("compare").dataframe[0].proto.column_order, "two datasets: the column shows"
 
 
 def test_compare_deletes_only_after_confirmation(trained, store):

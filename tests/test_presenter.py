@@ -555,6 +555,21 @@ def test_start_brings_the_running_run_to_the_top_at_1280x720(lab, browser, demo)
         context.close()
 
 
+def assert_toolbar_clear_of_titles(chart) -> None:
+    """Plotly's toolbar (shown on hover, or on a tap on a phone) sits above the
+    chart's titles, not over them."""
+    chart.hover()
+    toolbar = chart.locator(".modebar").bounding_box()
+    titles = chart.locator(".annotation-text").all()
+    assert titles and toolbar, "the curves have no titles or no toolbar"
+    for title in titles:
+        box = title.bounding_box()
+        across = box["x"] < toolbar["x"] + toolbar["width"] and toolbar["x"] < box["x"] + box["width"]
+        assert not across or toolbar["y"] + toolbar["height"] <= box["y"], (
+            f"the toolbar {toolbar} covers the title {title.text_content()!r} {box}"
+        )
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("size", SIZES)
 def test_every_page_at_every_size(lab, browser, demo, size):
@@ -567,6 +582,8 @@ def test_every_page_at_every_size(lab, browser, demo, size):
             if path == "draw":
                 expect(page.locator("canvas.digit-canvas")).to_be_visible()
             wait_until_idle(page)
+            if path == "compare":
+                assert_toolbar_clear_of_titles(page.locator(key("compare_curves")))
             assert_no_app_errors(page)
             wide = page.evaluate("() => document.documentElement.scrollWidth")
             assert wide <= SIZES[size]["width"], f"{path or 'home'} is {wide} px wide at {size}"

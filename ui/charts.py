@@ -63,8 +63,8 @@ def curves_figure(
     else:
         figure.update_xaxes(title_text="seconds of training")
     figure.update_layout(
-        height=400,
-        margin={"t": 40, "b": 10, "l": 10, "r": 10},
+        height=430,
+        margin={"t": 70, "b": 10, "l": 10, "r": 10},  # Room above the titles for plotly's toolbar.
         legend={"orientation": "h", "yanchor": "top", "y": -0.22},
     )
     return figure
