@@ -26,7 +26,7 @@ def main() -> None:
     from core.presets import get_preset
     from core.progress import KeepBestEpoch, StoreProgress
     from core.store import RunStore
-    from core.training import prepare_data
+    from core.training import batches_of, prepare_data
 
     config = get_preset(args.preset).config.with_changes(epochs=1)
     data = prepare_data(load_dataset(config.dataset), config)
@@ -35,11 +35,11 @@ def main() -> None:
     batches = -(-len(data.y_fit) // config.batch_size)
     model = build_model(config)
 
+    batches_of_data = batches_of(data.x_fit, data.y_fit, config.batch_size, seed=config.seed)
+
     def epoch(callbacks: list) -> float:
         start = time.perf_counter()
-        model.fit(
-            data.x_fit, data.y_fit, batch_size=config.batch_size, epochs=1, callbacks=callbacks, verbose=0
-        )
+        model.fit(batches_of_data, epochs=1, callbacks=callbacks, shuffle=False, verbose=0)
         return len(data.y_fit) / (time.perf_counter() - start)
 
     epoch([])  # Warm-up: tracing and first-touch memory.

@@ -247,3 +247,21 @@ def test_augmented_digit_training_adds_one_drawn_digit_in_ten_and_validates_on_m
     fashion = load_dataset("fashion_mnist")
     clothes = prepare_data(fashion, config.with_changes(dataset="fashion_mnist", augment=True))
     assert len(clothes.y_fit) == len(plain.y_fit), "no drawn digits among clothes"
+
+
+def test_training_batches_hold_every_example_once_per_epoch_reshuffled():
+    from core.training import batches_of
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    batches = batches_of(x, x[:, 0] * 2, 4, seed=3)
+    epochs = [[(bx.numpy()[:, 0], by.numpy()) for bx, by in batches] for _ in range(2)]
+    for epoch in epochs:
+        assert [len(bx) for bx, _ in epoch] == [4, 4, 2]
+        seen = np.concatenate([bx for bx, _ in epoch])
+        assert sorted(seen) == list(range(10))
+        assert all((by == bx * 2).all() for bx, by in epoch), "examples keep their labels"
+    first, second = (np.concatenate([bx for bx, _ in epoch]) for epoch in epochs)
+    assert (first != second).any() and (first != np.arange(10)).any(), "shuffled, anew each epoch"
+    assert batches.options().autotune.enabled is False
+    unshuffled = np.concatenate([bx.numpy()[:, 0] for bx, _ in batches_of(x, x[:, 0], 4)])
+    assert list(unshuffled) == list(range(10)), "validation batches keep their order"
