@@ -34,7 +34,6 @@ def main() -> None:
     run_id = store.create_run(config, validate(config))
     batches = -(-len(data.y_fit) // config.batch_size)
     model = build_model(config)
-
     batches_of_data = batches_of(data.x_fit, data.y_fit, config.batch_size, seed=config.seed)
 
     def epoch(callbacks: list) -> float:

@@ -15,7 +15,7 @@ time.sleep(30)
 """
 
 
-def test_a_process_shows_the_cpu_it_used_and_a_gone_one_none():
+def test_a_process_shows_the_cpu_it_used_and_a_gone_one_zero():
     busy = subprocess.Popen([sys.executable, "-c", SPIN_THEN_SLEEP])
     try:
         deadline = time.monotonic() + 30
