@@ -33,6 +33,13 @@ LAB_PORT = 8501
 AUDIENCE_ADDRESS = "0.0.0.0"
 SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address.
 START_TIMEOUT_SECONDS = 60.0
+AUDIENCE_OPTIONS = (
+    "--client.disableDataExport", "true",
+    # Nothing to upload (drawings travel on the websocket): Streamlit's upload route
+    # refuses any file; and no websocket message over 16 MB (a drawing is 2 MB at most).
+    "--server.maxUploadSize", "0",
+    "--server.maxMessageSize", "16",
+)  # fmt: skip
 
 
 def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -123,7 +130,7 @@ def audience_command(python: str, port: int, hosts: list[str], shown_host: str) 
         "--server.address", AUDIENCE_ADDRESS,
         "--server.port", str(port),
         "--browser.serverAddress", shown_host,
-        "--client.disableDataExport", "true",
+        *AUDIENCE_OPTIONS,
     ]  # fmt: skip
     for host in hosts:
         command += ["--server.allowedHosts", host]

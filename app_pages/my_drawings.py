@@ -4,10 +4,10 @@ them; teaching a model this handwriting; export and import as a zip."""
 import pandas as pd
 import streamlit as st
 
-from core.handwriting import ImportRefused, export_zip, read_zip
+from core.handwriting import ImportRefused, export_zip, not_yet_saved, read_zip
 from core.personal_scores import PersonalScore
 from core.store import RunStore, StoreError
-from ui.format import run_label
+from ui.format import as_text, run_label
 from ui.handwriting import personal_scores, teach_button
 from ui.images import enlarge
 from ui.presenter import presenter_mode
@@ -120,17 +120,26 @@ def export_and_import(store: RunStore, drawings: list[dict]) -> None:
         return
     found = zip_contents(upload)
     if isinstance(found, str):
-        st.error(f"Nothing was imported. {found}")
+        st.error(f"Nothing was imported. {as_text(found)}")  # It names files of the zip.
         return
-    st.caption(f"The zip holds {len(found)} drawing{'s' if len(found) > 1 else ''}, all readable.")
-    if st.button("📥 Import them", key="import_confirm", type="primary"):
+    new = not_yet_saved(found, store.drawings())
+    if not new:
+        st.info("Every drawing in this zip is already in your drawings: there is nothing to import.")
+        return
+    already = (
+        f"; {len(found) - len(new)} of them are already here and are left out"
+        if len(new) < len(found)
+        else ""
+    )
+    st.caption(f"The zip holds {len(found)} drawing{'s' if len(found) > 1 else ''}, all readable{already}.")
+    if st.button(f"📥 Import {len(new)}", key="import_confirm", type="primary"):
         try:
-            store.add_drawings(found)
+            store.add_drawings(new)
         except StoreError as error:
-            st.error(str(error))
+            st.error(as_text(error))
             return
         st.session_state.imported = upload.file_id
-        st.toast(f"{len(found)} drawings imported", icon="📥")
+        st.toast(f"{len(new)} drawing{'s' if len(new) > 1 else ''} imported", icon="📥")
         st.rerun()
 
 

@@ -52,17 +52,23 @@ MODES = ("One run", "Sweep", "Race")
 
 
 def on_dataset_change() -> None:
-    st.session_state.preset = presets_for(st.session_state.dataset)[0].name
+    remember("preset", presets_for(st.session_state.dataset)[0].name)
 
 
 def remembered(key: str, default):
     """The value the field with that key last had in this session, else `default`.
 
     Streamlit forgets the state of a widget that a run does not show (choosing Custom
-    hides a preset's fields), so every field's value is also kept here, and a field
-    shown again starts from it.
+    hides a preset's fields, another page or the Race view hides the whole form), so
+    every field's value is also kept here, and a field shown again starts from it.
     """
     return st.session_state.setdefault(REMEMBERED, {}).get(key, default)
+
+
+def remember(key: str, value) -> None:
+    """Sets the field with that key to `value` the next time it is shown."""
+    st.session_state.setdefault(REMEMBERED, {})[key] = value
+    st.session_state.pop(key, None)
 
 
 def kept(widget, label: str, key: str, default, **options):
@@ -117,13 +123,12 @@ def follow_run(store: RunStore) -> None:
     if run is None or run["config"] is None or run["config"].dataset not in DATASETS:
         return
     config = run["config"]
-    st.session_state.dataset = config.dataset
+    remember("dataset", config.dataset)
     if config.preset in {preset.name for preset in presets_for(config.dataset)}:
-        st.session_state.preset = config.preset
+        remember("preset", config.preset)
     else:
-        st.session_state.preset = CUSTOM
-        st.session_state.setdefault(REMEMBERED, {})["family"] = config.family
-        st.session_state.pop("family", None)  # Shown again, the field starts on the run's family.
+        remember("preset", CUSTOM)
+        remember("family", config.family)
 
 
 def choose_model(errors: dict[str, str]) -> tuple[RunConfig, str]:
@@ -132,11 +137,17 @@ def choose_model(errors: dict[str, str]) -> tuple[RunConfig, str]:
     Returns:
         The model's config with its own hyperparameters, and the model's name.
     """
-    dataset = st.selectbox(
-        "Dataset", DATASETS, format_func=dataset_label, key="dataset", on_change=on_dataset_change
+    dataset = kept_choice(
+        st.selectbox,
+        "Dataset",
+        DATASETS,
+        "dataset",
+        DATASETS[0],
+        format_func=dataset_label,
+        on_change=on_dataset_change,
     )
     presets = {preset.name: preset for preset in presets_for(dataset)}
-    model_name = st.selectbox("Model", [*presets, CUSTOM], key="preset")
+    model_name = kept_choice(st.selectbox, "Model", [*presets, CUSTOM], "preset", next(iter(presets)))
     if model_name == CUSTOM:
         return choose_family(dataset, errors), model_name
     preset = presets[model_name]
@@ -246,7 +257,7 @@ def choose_hyperparameters(
             step=30.0,
             help="Train for this many seconds; a cosine schedule then ends with the budget.",
         )
-        name = st.text_input("Run name (optional)", key="run_name", max_chars=80)
+        name = kept(st.text_input, "Run name (optional)", "run_name", "", max_chars=80)
     config = base.with_changes(
         optimizer=optimizer,
         learning_rate=float(learning_rate),

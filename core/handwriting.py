@@ -91,6 +91,19 @@ def export_zip(drawings: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
+def not_yet_saved(found: list[Drawing], saved: list[dict]) -> list[Drawing]:
+    """The drawings of `found` whose digit and 28x28 image are not among `saved` (nor
+    earlier in `found`): importing an export again adds nothing twice."""
+    seen = {(int(drawing["label"]), drawing["image"].tobytes()) for drawing in saved}
+    new = []
+    for drawing in found:
+        identity = (int(drawing.label), np.asarray(drawing.image, dtype=np.uint8).tobytes())
+        if identity not in seen:
+            seen.add(identity)
+            new.append(drawing)
+    return new
+
+
 def read_zip(data: bytes) -> list[Drawing]:
     """Reads an exported zip (or one made the same way by hand) into drawings.
 

@@ -75,7 +75,11 @@ class NotADigitError(ValueError):
     """The image is usable but holds no digit (empty canvas or a tiny speck)."""
 
 
-def decode_image(data: bytes) -> np.ndarray:
+class TooManyPixelsError(ImageError):
+    """The image's header gives more pixels than allowed: nothing was decoded."""
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode uploaded image bytes safely.
 
     Animated images give their first frame and EXIF orientation is applied, so a phone
@@ -83,6 +87,7 @@ def decode_image(data: bytes) -> np.ndarray:
 
     Args:
         data: The raw bytes of an uploaded file.
+        max_pixels: the most pixels allowed, checked on the header before decoding.
 
     Returns:
         A uint8 array of shape (H, W) for grey images, (H, W, 3) for colour images and
@@ -90,7 +95,7 @@ def decode_image(data: bytes) -> np.ndarray:
 
     Raises:
         ImageError: The bytes are empty, over `MAX_UPLOAD_BYTES`, not an image of a
-            supported format, damaged or truncated, or over `MAX_IMAGE_PIXELS` pixels.
+            supported format, damaged or truncated; TooManyPixelsError over `max_pixels`.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ImageError("Upload the image as a file: the data given is not a file's bytes.")
@@ -103,7 +108,7 @@ def decode_image(data: bytes) -> np.ndarray:
     # Pillow warns, rather than fails, on moderately oversized images; make that an error.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = _open_and_load(bytes(data))
+        image = _open_and_load(bytes(data), max_pixels)
     return _to_uint8_array(image)
 
 
@@ -188,7 +193,7 @@ def plain_resize(image: np.ndarray) -> np.ndarray:
     return _resize(ink, (FRAME_SIZE, FRAME_SIZE))
 
 
-def _open_and_load(data: bytes) -> Image.Image:
+def _open_and_load(data: bytes, max_pixels: int) -> Image.Image:
     """Open the bytes with Pillow, check the size from the header, then decode pixels."""
     try:
         image = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)
@@ -201,7 +206,7 @@ def _open_and_load(data: bytes) -> Image.Image:
     except _DECODER_ERRORS as exc:
         raise _damaged_error() from exc
     # The header gives the size before any pixel is decoded: refuse bombs here.
-    if image.width * image.height > MAX_IMAGE_PIXELS:
+    if image.width * image.height > min(max_pixels, MAX_IMAGE_PIXELS):
         raise _too_many_pixels_error()
     if image.width == 0 or image.height == 0:
         raise ImageError("The image has no pixels: choose another file.")
@@ -216,9 +221,9 @@ def _open_and_load(data: bytes) -> Image.Image:
     return image
 
 
-def _too_many_pixels_error() -> ImageError:
+def _too_many_pixels_error() -> TooManyPixelsError:
     megapixels = MAX_IMAGE_PIXELS // 1_000_000
-    return ImageError(f"The image has more than {megapixels} megapixels: upload a smaller one.")
+    return TooManyPixelsError(f"The image has more than {megapixels} megapixels: upload a smaller one.")
 
 
 def _damaged_error() -> ImageError:

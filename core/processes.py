@@ -42,6 +42,12 @@ def process_alive(pid: int | None) -> bool:
     return fields is None or fields[0] not in ("Z", "X")
 
 
+def process_stopped(pid: int) -> bool:
+    """Returns True if the process is stopped (SIGSTOP, or a terminal's Ctrl-Z)."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] in ("T", "t")
+
+
 def process_started_at(pid: int) -> float | None:
     """Returns when the process started, in `time.time()` seconds, or None if unknown."""
     fields = _stat_fields(pid)

@@ -5,8 +5,10 @@ digits and reviews for the web server, so the server never imports TensorFlow.
 authenticated with a key only the data directory's owner can read. Messages are a
 JSON header and raw array bytes (no pickle): one float32 array for readings, several
 arrays (float32, int32, bool) for explanations (`core.explain.results.pack`).
-`ReaderClient` starts the reader when none answers, restarts it when it died, and
-refuses a model that crashed it twice instead of retrying it forever.
+`ReaderClient` starts the reader when none answers, restarts it when it died or
+stopped answering, and refuses a model that crashed it twice instead of retrying it
+forever. A reader that dies while reading a model it had read before is not blamed on
+that model: the model loaded and read, so something else ended the reader.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import threading
 import time
 from multiprocessing.connection import Client, Connection, Listener
@@ -26,9 +29,10 @@ import numpy as np
 from core.config import IMAGE_SHAPE
 from core.explain.results import WIRE_DTYPES, pack, unpack
 from core.locks import file_lock
-from core.processes import start_engine_process
+from core.processes import process_alive, process_stopped, same_process_since, start_engine_process
 
 START_TIMEOUT_SECONDS = 60.0
+ANSWER_TIMEOUT_SECONDS = 120.0  # Loading TensorFlow and a model on a busy machine takes up to a minute.
 CRASHES_BEFORE_REFUSAL = 2
 IDLE_EXIT_SECONDS = 900.0  # A reader nobody asked for 15 minutes exits; the next reading starts one.
 MAX_BATCH = 64
@@ -118,6 +122,7 @@ class ReaderClient:
         self._started: list = []  # Readers this client started, waited for once they exit.
         self._warmed: dict[tuple[int, ...], float] = {}  # Runs warmed up, and when.
         self._warm_lock = threading.Lock()
+        self._answered: set[tuple[int | None, int]] = set()  # (reader pid, run) read once at least.
 
     def read_images(self, run_ids: list[int], images: np.ndarray) -> dict[int, np.ndarray | str]:
         """Returns, for each run, class probabilities (N, classes) of images (N, 28, 28)
@@ -202,17 +207,27 @@ class ReaderClient:
         return answers
 
     def _ask(self, request: dict, payload) -> np.ndarray:
+        self._end_stopped_reader()
         connection = self._connect()
+        reader = (self._reader_pid(), request["run_id"])
         try:
             send(connection, request, payload)
+            if not connection.poll(ANSWER_TIMEOUT_SECONDS):
+                self._end_reader(reader[0])
+                raise ReaderUnavailable(
+                    f"The model reader did not answer for {ANSWER_TIMEOUT_SECONDS:.0f} s, so it was "
+                    "restarted: try again."
+                )
             header, result = receive(connection)
         except (EOFError, OSError) as error:
-            self._record_crash(request["run_id"])
+            if reader not in self._answered:  # It died at this model's first reading: maybe its fault.
+                self._record_crash(request["run_id"])
             raise ReaderUnavailable(
                 "The model reader stopped while reading with this model; it restarts on the next reading."
             ) from error
         finally:
             connection.close()
+        self._answered.add(reader)
         if not header.get("ok"):
             raise ReaderUnavailable(header.get("error", "The model reader could not read."))
         if "result" in header:
@@ -221,6 +236,33 @@ class ReaderClient:
             except (ValueError, TypeError, KeyError) as error:
                 raise ReaderUnavailable(f"The model reader's answer could not be read ({error}).") from error
         return result
+
+    def _reader_pid(self) -> int | None:
+        """The running reader's pid (from reader.pid), or None when it is not known."""
+        path = self.home / "reader.pid"
+        try:
+            pid, written = int(path.read_text()), path.stat().st_mtime
+        except (OSError, ValueError):
+            return None
+        return pid if same_process_since(pid, written) else None
+
+    def _end_stopped_reader(self) -> None:
+        """Ends a reader that was stopped (SIGSTOP): it would keep every reading waiting.
+        The next reading starts a new one."""
+        pid = self._reader_pid()
+        if pid is not None and process_stopped(pid):
+            self._end_reader(pid)
+
+    def _end_reader(self, pid: int | None) -> None:
+        if pid is None:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10.0
+        while process_alive(pid) and time.monotonic() < deadline:
+            for process in self._started:  # One this client started is reaped here.
+                process.poll()
+            time.sleep(0.05)
 
     def _connect(self) -> Connection:
         try:

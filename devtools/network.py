@@ -43,3 +43,52 @@ def websocket_status(port: int, host: str, origin: str | None = None, timeout: f
     if len(parts) < 2 or not parts[1].isdigit():
         raise ConnectionError(f"no HTTP answer to the websocket handshake: {status_line!r}")
     return int(parts[1])
+
+
+def upload_status(port: int, host: str, size: int, timeout: float = 30.0) -> int:
+    """Uploads `size` bytes to Streamlit's file-upload endpoint on 127.0.0.1:`port` as a
+    script on the network could: a session of its own (opened on the websocket with the
+    Host `host`) and an XSRF token it made itself. Returns the HTTP status (413: refused
+    as too large)."""
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+    from websockets.sync.client import connect
+
+    with connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"], open_timeout=timeout) as stream:
+        rerun = BackMsg()
+        rerun.rerun_script.query_string = ""
+        stream.send(rerun.SerializeToString())
+        message = ForwardMsg()
+        while message.WhichOneof("type") != "new_session":
+            message = ForwardMsg.FromString(stream.recv(timeout=timeout))
+        session = message.new_session.initialize.session_id
+        token, boundary = generate_xsrf_token_string(), uuid.uuid4().hex
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + os.urandom(size)
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/_stcore/upload_file/{session}/{uuid.uuid4().hex}",
+            data=body,
+            method="PUT",
+            headers={
+                "Host": host,
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "X-Xsrftoken": token,
+                "Cookie": f"_streamlit_xsrf={token}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code

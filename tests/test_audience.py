@@ -40,7 +40,7 @@ from devtools.browser import (
     screenshot,
     wait_until_idle,
 )
-from devtools.network import listening_addresses, websocket_status
+from devtools.network import listening_addresses, upload_status, websocket_status
 from tests.helpers import QUICK
 from tests.helpers import queue as queue_run
 from tests.training_helpers import run_now
@@ -313,6 +313,9 @@ def test_run_with_audience_serves_the_lab_locally_and_the_audience_on_the_networ
             host = url.removeprefix("http://")
             assert websocket_status(audience_port, host, f"http://{host}") == 101, host
         assert websocket_status(audience_port, "evil.example", "http://evil.example") != 101
+        # The audience has nothing to upload: a script's upload of a kilobyte is refused
+        # before the server keeps it (it used to keep 10 MB a file, without end).
+        assert upload_status(audience_port, audience_urls[0].removeprefix("http://"), 1000) == 413
         assert websocket_status(lab_port, f"{socket.gethostname()}:{lab_port}") != 101
         assert websocket_status(lab_port, f"localhost:{lab_port}", f"http://localhost:{lab_port}") == 101
     finally:
@@ -339,9 +342,7 @@ BUTTON_LABELS = """buttons => buttons
 def audience_url(room):
     """The audience server (audience.py as launch.py starts it, but on 127.0.0.1 only)."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    server = AppServer(
-        room, LOGS / "audience.log", script="audience.py", extra_args=("--client.disableDataExport", "true")
-    )
+    server = AppServer(room, LOGS / "audience.log", script="audience.py", extra_args=launch.AUDIENCE_OPTIONS)
     server.start()
     yield server.url
     server.stop()

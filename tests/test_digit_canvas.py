@@ -65,3 +65,20 @@ def test_anything_else_is_refused_with_a_message(value):
 def test_a_presenter_canvas_of_400_px_is_taken():
     assert drawing_image(png_url(canvas_seven(400)), 400).shape[:2] == (400, 400)
     assert np.asarray(drawing_image(png_url(canvas_seven(400)), 400))[..., 0].max() == 255
+
+
+def test_a_drawing_larger_than_the_canvas_is_refused_before_its_pixels_are_decoded(monkeypatch):
+    """A 6,000 x 6,000 PNG of one colour is 100 kB to send and about 140 MB and two
+    seconds of the server's CPU to decode: its header alone refuses it."""
+    buffer = io.BytesIO()
+    Image.new("L", (6000, 6000)).save(buffer, format="PNG")
+    value = PNG_PREFIX + base64.b64encode(buffer.getvalue()).decode()
+    assert len(value) < MAX_DRAWING_CHARACTERS
+
+    def no_decoding(image):
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr("PIL.PngImagePlugin.PngImageFile.load", no_decoding, raising=False)
+    with pytest.raises(ImageError, match="larger than the canvas"):
+        drawing_image(value, 280)

@@ -254,11 +254,27 @@ def test_my_drawings_imports_a_good_zip_once_and_refuses_a_bad_one(store, mnist)
     assert not app.exception and "Nothing was imported" in app.error[0].value
     assert message in app.error[0].value and not confirm_buttons(app)
     app.file_uploader(key="import_drawings").set_value(("mine.zip", exported, "application/zip")).run()
-    assert not app.error and len(store.drawings()) == 3  # Nothing is added before the click.
+    assert not app.error and not confirm_buttons(app)  # All three are here already.
+    assert any("already in your drawings" in info.value for info in app.info)
+    assert len(store.drawings()) == 3
+    store.delete_drawing(store.drawings()[0]["id"])
+    app.file_uploader(key="import_drawings").set_value(("again.zip", exported, "application/zip")).run()
+    assert "2 of them are already here" in app.caption[-1].value
+    assert len(store.drawings()) == 2  # Nothing is added before the click.
     app.button(key="import_confirm").click().run()
-    assert not app.exception and len(store.drawings()) == 6
+    assert not app.exception and len(store.drawings()) == 3  # The deleted one, back; no copies.
     app.run()  # The same upload is not imported twice.
-    assert len(store.drawings()) == 6 and not confirm_buttons(app)
+    assert len(store.drawings()) == 3 and not confirm_buttons(app)
+
+
+def test_a_file_name_in_a_refused_zip_is_shown_as_text(store):
+    name = "[click here](https://evil.example) **BOLD** $x^2$.png"
+    app = page_of("my_drawings")
+    bad = zip_of({name: b"not a picture"}, f"file,label\n{name},3\n")
+    app.file_uploader(key="import_drawings").set_value(("bad.zip", bad, "application/zip")).run()
+    shown = app.error[0].proto.body
+    assert "Nothing was imported" in shown and "](" not in shown.replace("\\](", "")
+    assert "\\[click here\\]" in shown and "\\*\\*BOLD\\*\\*" in shown and "\\$" in shown
 
 
 def test_my_drawings_without_drawings_says_how_to_save_them(home):

@@ -141,6 +141,24 @@ def test_hyperparameter_edits_survive_switching_to_custom_and_back(home):
     assert not app.exception
 
 
+def test_the_form_is_as_the_user_left_it_after_a_view_without_it(home):
+    """Streamlit forgets the state of a widget a run does not show: leaving the page (or
+    the Race view, which has no form) used to reset the model and the name to Quick CNN's,
+    and Start then trained the wrong model."""
+    app = page_of("train")
+    app.selectbox(key="preset").select("CNN 3-conv").run()
+    epochs = field_key("epochs", "mnist", "CNN 3-conv")
+    app.number_input(key=epochs).set_value(2).run()
+    app.text_input(key="run_name").input("my experiment").run()
+    app.segmented_control(key="train_mode").set_value("Race").run()
+    assert not [box for box in app.selectbox if box.key == "preset"]  # No form in this view.
+    app.segmented_control(key="train_mode").set_value("One run").run()
+    assert app.selectbox(key="preset").value == "CNN 3-conv"
+    assert app.number_input(key=epochs).value == 2
+    assert app.text_input(key="run_name").value == "my experiment"
+    assert not app.exception
+
+
 def test_another_preset_still_starts_from_its_own_values(home):
     app = page_of("train")
     app.selectbox(key="preset").select("MLP 32").run()

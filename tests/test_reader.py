@@ -1,6 +1,7 @@
 """The model reader process: readings match the model's own, it survives being killed,
 and it never needs TensorFlow in the caller."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from core.predict import load_predictor
+from core.processes import process_alive
 from core.reader import ReaderClient
 from core.worker import run_worker
 from tests.conftest import REPO_DIR
@@ -70,20 +72,50 @@ def test_a_run_without_a_model_gets_a_sentence_and_the_others_still_read(trained
     assert "missing" in answers[999]
 
 
-def test_a_killed_reader_is_restarted_and_a_reading_in_flight_still_arrives(trained, mnist):
+def test_a_stopped_reader_is_replaced_and_the_reading_arrives(trained, mnist):
+    """A reader stopped with SIGSTOP used to keep every reading waiting, with no message,
+    until someone let it go on."""
     store, digits, _ = trained
     client = ReaderClient(store)
     image = mnist[2][:1] / 255.0
     client.read_images(digits[:1], image)
     first = reader_pid(store)
-    os.kill(first, signal.SIGSTOP)  # Frozen mid-way: the next reading waits on it...
-    answers = {}
-    reading = threading.Thread(target=lambda: answers.update(client.read_images(digits[:1], image)))
-    reading.start()
-    os.kill(first, signal.SIGKILL)  # ...and then it dies.
-    reading.join(timeout=120)
-    assert answers[digits[0]].shape == (1, 10)
-    assert reader_pid(store) != first
+    os.kill(first, signal.SIGSTOP)
+    try:
+        answers = {}
+        reading = threading.Thread(target=lambda: answers.update(client.read_images(digits[:1], image)))
+        reading.start()
+        reading.join(timeout=120)
+        assert answers[digits[0]].shape == (1, 10)
+        assert reader_pid(store) != first and not process_alive(first)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first, signal.SIGKILL)
+
+
+def test_a_reader_killed_from_outside_is_not_blamed_on_a_model_it_had_read(trained, mnist, monkeypatch):
+    """Killed twice with a reading of a model it had read before in hand (as the
+    out-of-memory killer or a user would), the reader restarts and the model is not
+    refused; before, two such kills refused a healthy model for good."""
+    import core.reader
+
+    store, digits, _ = trained
+    client = ReaderClient(store)
+    image = mnist[2][:1] / 255.0
+    send = core.reader.send
+
+    def send_then_kill(connection, header, payload=None):
+        pid = reader_pid(store)
+        os.kill(pid, signal.SIGSTOP)  # The request arrives, but no answer goes back...
+        send(connection, header, payload)
+        os.kill(pid, signal.SIGKILL)  # ...before the reader is killed.
+
+    for _ in range(2):
+        assert client.read_images(digits[:1], image)[digits[0]].shape == (1, 10)
+        monkeypatch.setattr(core.reader, "send", send_then_kill)
+        assert "stopped while reading" in client.read_images(digits[:1], image)[digits[0]]
+        monkeypatch.setattr(core.reader, "send", send)
+    assert client.read_images(digits[:1], image)[digits[0]].shape == (1, 10), "not refused"
 
 
 def test_the_caller_never_imports_tensorflow(trained, mnist):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.preprocess import ImageError, decode_image
+from core.preprocess import ImageError, TooManyPixelsError, decode_image
 
 PNG_PREFIX = "data:image/png;base64,"
 MAX_DRAWING_CHARACTERS = 2_000_000  # A 400x400 canvas's PNG is under 100 kB.
@@ -50,7 +50,11 @@ def drawing_image(drawing: object, size: int) -> np.ndarray:
         data = base64.b64decode(drawing[len(PNG_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         raise ImageError("The drawing arrived damaged: clear the canvas and draw again.") from None
-    image = decode_image(data)
+    larger = ImageError("The drawing is larger than the canvas: clear the canvas and draw again.")
+    try:  # The header's size is checked before any pixel is decoded.
+        image = decode_image(data, max_pixels=size * size)
+    except TooManyPixelsError:
+        raise larger from None
     if image.shape[0] > size or image.shape[1] > size:
-        raise ImageError("The drawing is larger than the canvas: clear the canvas and draw again.")
+        raise larger
     return image

@@ -14,7 +14,7 @@ from core.handwriting import model_view, stroke_png
 from core.personal_scores import PersonalScore, ReadingsCache
 from core.runs import submit_fine_tune
 from core.store import RunStore, StoreError, default_home
-from ui.format import run_label
+from ui.format import as_text, run_label
 from ui.resources import completed_runs, get_reader, get_store
 
 SCORED_RUNS = 40  # Each scored run is a model the reader loads: Compare scores the best this many.
@@ -65,7 +65,7 @@ def save_drawing(fingerprint: str, prepared: np.ndarray, picture: np.ndarray, la
             drawing_id = store.add_drawing(label, model_view(prepared), stroke_png(picture))
             st.toast(f"Saved as a {label} in My drawings", icon="📒")
     except StoreError as error:
-        st.error(str(error))
+        st.error(as_text(error))
         return
     st.session_state[SAVED] = (fingerprint, drawing_id, label)
     st.rerun()
@@ -126,6 +126,6 @@ def teach_button(store: RunStore) -> None:
     try:
         run_id = queue_fine_tune(store, parent)
     except (ValueError, DatasetUnavailable, StoreError) as error:
-        st.error(str(error))
+        st.error(as_text(error))
         return
     st.switch_page("app_pages/train.py", query_params={"run": str(run_id)})
