@@ -68,6 +68,8 @@ def runs_table(table: pd.DataFrame, audience: bool = False) -> list[int]:
     )
     tagged = ["tags"] if (table["tags"] != "").any() else []  # A column only once a run has tags.
     columns = TABLE_COLUMNS + tagged
+    if audience:  # The presenter's own drawings, and how each model reads them, stay theirs.
+        columns = [column for column in columns if column != "my_drawings"]
     alike = [column for column in HIDDEN_WHILE_ALIKE if shown[column].nunique(dropna=False) <= 1]
     event = st.dataframe(
         shown[columns],

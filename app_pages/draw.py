@@ -7,7 +7,7 @@ from core.preprocess import ImageError, NotADigitError, decode_image, prepare_di
 from core.store import ACTIVE
 from ui.audience import audience_read_digits, within_limit
 from ui.digit_canvas import digit_canvas
-from ui.format import as_text, run_label
+from ui.format import as_text, distinct_names, run_label
 from ui.handwriting import save_buttons
 from ui.images import enlarge
 from ui.inside import digit_views, explain_target
@@ -126,7 +126,7 @@ def show_reading(probabilities: np.ndarray | str, truth: int | None, chart_area=
 def disagreement(runs, answers: dict, chosen: int) -> set[int]:
     """Says which model reads what when the models disagree; returns the runs whose
     reading differs from the chosen model's (none when they all agree)."""
-    names = {int(row["id"]): as_text(row["name"]) for _, row in runs.iterrows()}
+    names = {run_id: as_text(name) for run_id, name in distinct_names(runs).items()}
     readings = {
         run_id: int(answer.argmax())
         for run_id, answer in answers.items()

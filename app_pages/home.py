@@ -39,10 +39,8 @@ st.write(
     "One click trains a small convolutional network on augmented digits in well under a "
     "minute, so the Draw page works at once."
 )
-buttons = st.columns([1, 1, 3])
-with buttons[0]:
+with st.container(horizontal=True):  # Each button as wide as its label, side by side.
     train_preset_button("Quick CNN", "Train the quick model", key="quick_model")
-with buttons[1]:
     demo_button(key="demo_home")
 st.caption(
     "🆚 **CNN against MLP** trains the quick CNN and a small dense network one after the other "

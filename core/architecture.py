@@ -20,6 +20,7 @@ from core.config import (
     IMAGE_SHAPE,
     LR_SCHEDULES,
     MAX_EPOCHS,
+    MAX_LAYERS,
     MAX_PARAMS,
     MAX_TIME_LIMIT_MINUTES,
     OPTIMIZERS,
@@ -277,6 +278,11 @@ def validate(config: RunConfig, train_size: int | None = None) -> int:
         )
     if not config.layers:
         raise ConfigError("layers", "The model has no layers: add at least one layer.")
+    if len(config.layers) > MAX_LAYERS:
+        raise ConfigError(
+            "layers",
+            f"The model has {len(config.layers):,} layers, over the {MAX_LAYERS} allowed: use fewer.",
+        )
     _validate_layers(config)
     params = count_params(config)
     if params > MAX_PARAMS:

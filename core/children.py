@@ -89,11 +89,12 @@ def check_drawings(labels: list[int]) -> None:
     short = [digit for digit in range(10) if counts[digit] < MIN_DRAWINGS_PER_DIGIT]
     if not short:
         return
-    listed = ", ".join(f"{counts[digit]} of {digit}" for digit in short)
+    listed = ", ".join(f"{counts[digit] or 'none'} of the digit {digit}" for digit in short)
     raise ConfigError(
         "drawings",
         f"Teaching a model your handwriting needs at least {MIN_DRAWINGS_PER_DIGIT} drawings of every "
-        f"digit (some are kept aside to test it); you have {listed}. Draw and save more on the Draw page.",
+        f"digit (some are kept aside to test it). You have saved {listed}. Draw and save more "
+        "on the Draw page.",
     )
 
 

@@ -21,6 +21,7 @@ LR_SCHEDULES = ("constant", "cosine")
 STARTS = ("", "continue", "fine_tune")
 MAX_EPOCHS = 200
 MAX_PARAMS = 20_000_000
+MAX_LAYERS = 100  # Far past any model here; 2,000 layers overflowed Python's recursion in Keras.
 DEFAULT_TIME_LIMIT_MINUTES = 30.0
 MAX_TIME_LIMIT_MINUTES = 1440.0  # 24 hours.
 DEFAULT_MAX_WORDS = 200

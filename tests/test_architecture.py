@@ -104,6 +104,7 @@ BAD_CONFIGS = [
     ),
     (dict(layers=(LayerSpec("dropout", rate=-0.1),)), "dropout rate must be in [0, 1)"),
     (dict(layers=()), "no layers"),
+    (dict(layers=(LayerSpec("dense", units=1),) * 2000), "2,000 layers, over the 100 allowed"),
     (
         dict(family="cnn", layers=(LayerSpec("conv", filters=8, kernel_size=30),)),
         "larger than its 28x28 input",

@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import launch
+import ui.audience
 from core.store import RunStore
 from devtools.app_server import (
     PYTHON,
@@ -168,6 +169,7 @@ def test_audience_compare_shows_everything_read_only(room, monkeypatch):
     monkeypatch.setenv("DIGITLAB_HOME", str(room))
     compare = page(audience_compare)
     assert len(compare.dataframe[0].value) == 2  # The table of runs.
+    assert "my_drawings" not in compare.dataframe[0].value.columns  # The presenter's own.
     charts = {chart.proto.id for chart in compare.get("plotly_chart")}
     assert len(charts) >= 3  # Curves, confusion matrix, accuracy per class.
     assert any("Misclassified test items" in markdown.value for markdown in compare.markdown)
@@ -187,7 +189,20 @@ def test_the_lab_compare_page_has_the_actions_the_audience_lacks(room, monkeypat
     assert {"csv", "download_model", "delete"} <= keys
 
 
-def test_audience_readings_are_limited_per_session(room, monkeypatch):
+@pytest.fixture(autouse=True)
+def fresh_visitors(monkeypatch):
+    """Every test starts with no visitor's readings counted (AppTest has no address, so
+    all its sessions are one visitor)."""
+    monkeypatch.setattr(ui.audience, "_visitors", {})
+
+
+def test_a_visitor_s_limit_ends_idle_and_is_dropped_only_when_idle():
+    limit = RateLimit(2, 60.0)
+    assert limit.idle(now=0.0) and limit.allow(now=0.0)
+    assert not limit.idle(now=59.0) and limit.idle(now=60.0)
+
+
+def test_audience_readings_are_limited_per_visitor(room, monkeypatch):
     monkeypatch.setenv("DIGITLAB_HOME", str(room))
     draw = page(audience_draw)
     draw.radio(key="source").set_value("🎲 Test digit").run()  # Reading 1: test digit 0.
@@ -202,6 +217,9 @@ def test_audience_readings_are_limited_per_session(room, monkeypatch):
     assert not any("It reads" in markdown.value for markdown in draw.markdown)
     draw.number_input(key="test_index").set_value(READINGS_PER_MINUTE - 1).run()  # The last one read.
     assert any("It reads" in markdown.value for markdown in draw.markdown)
+    again = page(audience_draw)  # A new session (a new tab, a reconnection): the same visitor.
+    again.radio(key="source").set_value("🎲 Test digit").run()
+    assert "30 a minute is the most each visitor gets" in again.info[0].value
 
 
 def test_the_audience_app_has_no_my_drawings_page(home, store):

@@ -133,6 +133,22 @@ def test_disagreeing_models_are_named_and_their_rows_highlighted(store, reader):
     visible = shown[["reads", "confidence", "test accuracy", "note"]]  # Run and family are hidden.
     assert not visible.isin(["None", "nan"]).any().any(), visible
 
+    app.toggle(key="presenter").set_value(True).run()  # The HTML table of presenter mode.
+    shown = app.table[0].value
+    assert [str(reads) for reads in shown["reads"]] == ["7", "–"]  # Quick CNN, then the MLP.
+    assert not shown.isin(["None", "nan", None]).any().any(), shown
+
+
+def test_two_models_of_one_name_are_told_apart_by_their_run_number(store, reader):
+    first = stored_run(store, "Quick CNN", "Quick CNN", 0.98)
+    second = stored_run(store, "Quick CNN", "Quick CNN", 0.97)
+    reader["digits"] = {first: 7, second: 1}
+    app = page_of("draw")
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    banner = [warning.value.replace("\\", "") for warning in app.warning if "disagree" in warning.value]
+    assert f"Quick CNN #{first} reads 7" in banner[0] and f"Quick CNN #{second} reads 1" in banner[0]
+    assert app.dataframe[0].value["model"].tolist() == [f"Quick CNN #{first}", f"Quick CNN #{second}"]
+
 
 # The one-click demo: both quick models, then Draw with both.
 
@@ -251,6 +267,15 @@ def test_curves_figure_marks_only_the_runs_that_keep_their_best_epoch(store):
     figure = curves_figure(store.epochs([kept, last]), {kept: "kept", last: "last"}, kept={kept})
     marks = [(note.text, note.x, note.y) for note in figure.layout.annotations if "kept" in note.text]
     assert marks == [("★ kept: epoch 2", 2, 0.97)]
+
+
+def test_curves_name_a_run_as_typed_with_quotes_and_no_markup(store):
+    """Plotly reads its text as HTML: tags are escaped, but quotes stay quotes (an
+    escaped &quot; was shown as it is written)."""
+    run = with_epochs(store, [0.9])
+    figure = curves_figure(store.epochs([run]), {run: 'the "best" <b>one</b>'})
+    named = 'the "best" &lt;b&gt;one&lt;/b&gt;'
+    assert {trace.name for trace in figure.data} == {f"{named} train", f"{named} validation"}
 
 
 # In Chromium.
@@ -417,8 +442,22 @@ def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(
         expect(page).to_have_url(re.compile(r"/compare\?(.*&)?presenter=1"))
         assert page.evaluate(SMALL_PLOT_TEXT) == []
         assert_no_app_errors(page)
+
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Home", exact=True).click()
+        expect(page.locator("h1").filter(has_text="Digit Lab")).to_be_visible()
+        wait_until_idle(page)
+        assert min(page.evaluate(METRIC_VALUE_SIZES)) >= 36, "the big numbers stay big"
+        assert page.evaluate(CUT_BUTTON_LABELS) == [], "every button's label shows in full"
     finally:
         context.close()
+
+
+METRIC_VALUE_SIZES = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+    .map(value => parseFloat(getComputedStyle(value.querySelector('*') || value).fontSize))"""
+CUT_BUTTON_LABELS = """() => [...document.querySelectorAll('[data-testid="stMain"] button')]
+    .filter(button => [button, ...button.querySelectorAll('*')]
+        .some(part => part.scrollWidth > part.clientWidth + 1))
+    .map(button => button.innerText)"""
 
 
 def scroll_top(page) -> float:

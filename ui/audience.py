@@ -1,9 +1,10 @@
-"""What the audience server adds to the lab's pages: a per-session limit on readings."""
+"""What the audience server adds to the lab's pages: a limit on readings per visitor."""
 
 from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import streamlit as st
 from ui.resources import answer_once, read_digits
 
 READINGS_PER_MINUTE = 30
+MAX_VISITORS_KEPT = 1000  # Past this, the limits of visitors idle for a minute are dropped.
 
 
 @dataclass
@@ -36,6 +38,11 @@ class RateLimit:
         self._times.append(now)
         return True
 
+    def idle(self, now: float | None = None) -> bool:
+        """Returns True if no event falls within the window any more."""
+        now = time.monotonic() if now is None else now
+        return not self._times or now - self._times[-1] >= self.window_seconds
+
     def seconds_to_wait(self, now: float | None = None) -> float:
         """Returns how long until the next event is allowed (0 if it is now)."""
         now = time.monotonic() if now is None else now
@@ -53,18 +60,32 @@ def audience_read_digits(run_ids: list[int], prepared: np.ndarray) -> dict[int, 
     return answer_once("audience_last_reading", question, ask, within_limit)
 
 
+_visitors: dict[str, RateLimit] = {}  # Each visitor's limit, by address, for the server's life.
+_visitors_lock = threading.Lock()
+
+
 def within_limit() -> bool:
-    """Counts one new reading or explanation against the session's limit of
-    READINGS_PER_MINUTE; past it, says when to try again and returns False."""
-    if "audience_readings" not in st.session_state:
-        st.session_state.audience_readings = RateLimit(READINGS_PER_MINUTE, 60.0)
-    limit: RateLimit = st.session_state.audience_readings
-    if limit.allow():
+    """Counts one new reading or explanation against the visitor's limit of
+    READINGS_PER_MINUTE; past it, says when to try again and returns False.
+
+    A visitor is the address they connect from, not their session: a new tab, a
+    reconnection or Streamlit's "clear cache" message (which empties the session's
+    state) starts no new allowance."""
+    address = st.context.ip_address  # None on this machine itself.
+    address = address if isinstance(address, str) and address else "this machine"
+    with _visitors_lock:
+        if address not in _visitors and len(_visitors) >= MAX_VISITORS_KEPT:
+            for idle in [key for key, limit in _visitors.items() if limit.idle()]:
+                del _visitors[idle]
+        limit = _visitors.setdefault(address, RateLimit(READINGS_PER_MINUTE, 60.0))
+        allowed = limit.allow()
+        wait = limit.seconds_to_wait()
+    if allowed:
         return True
     st.info(
         f"That was a lot of digits: {READINGS_PER_MINUTE} a minute is the most each visitor "
         f"gets, so that everyone in the room gets their readings quickly. Try again in "
-        f"{max(1, math.ceil(limit.seconds_to_wait()))} s.",
+        f"{max(1, math.ceil(wait))} s.",
         icon="⏳",
     )
     return False

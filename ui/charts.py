@@ -27,7 +27,7 @@ def curves_figure(
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
     for number, (run_id, rows) in enumerate(epochs.groupby("run_id", sort=False)):
         color = PALETTE[number % len(PALETTE)]
-        name = html.escape(names.get(run_id, f"run {run_id}"))  # Plotly renders some HTML tags.
+        name = html.escape(names.get(run_id, f"run {run_id}"), quote=False)  # Plotly renders some HTML tags.
         if run_id in kept and rows["val_accuracy"].notna().any():
             best = rows.loc[rows["val_accuracy"][::-1].idxmax()]
             figure.add_annotation(
@@ -210,7 +210,7 @@ def read_so_far_figure(read_so_far: np.ndarray, words: tuple[str, ...]) -> go.Fi
             x=positions,
             y=values,
             mode="lines+markers",
-            customdata=[html.escape(str(word)) for word in words],
+            customdata=[html.escape(str(word), quote=False) for word in words],
             hovertemplate="after '%{customdata}': %{y:.0%}<extra></extra>",
             line={"color": PALETTE[0], "width": 3},
         )
@@ -286,7 +286,10 @@ def tradeoff_figure(
     (no run is both cheaper and better) joined by a line."""
     rows = frame[[cost, score, "id", "name"]].dropna(subset=[cost, score])
     front = rows[pareto_front(rows[cost], rows[score])].sort_values(cost)
-    names = [html.escape(f"#{run_id} {name}") for run_id, name in zip(rows["id"], rows["name"], strict=True)]
+    names = [
+        html.escape(f"#{run_id} {name}", quote=False)
+        for run_id, name in zip(rows["id"], rows["name"], strict=True)
+    ]
     figure = go.Figure(
         [
             go.Scatter(

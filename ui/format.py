@@ -45,6 +45,16 @@ def run_label(row) -> str:
     return _label(row["name"], row["id"], row["test_accuracy"])
 
 
+def distinct_names(table: pd.DataFrame) -> dict[int, str]:
+    """Returns each run's name by id, followed by ' #id' where another run in the table
+    has the same name (two Quick CNNs read side by side)."""
+    shared = table["name"].duplicated(keep=False)
+    return {
+        int(run_id): f"{name} #{run_id}" if twice else str(name)
+        for run_id, name, twice in zip(table["id"], table["name"], shared, strict=True)
+    }
+
+
 def run_labels(table: pd.DataFrame) -> list[str]:
     """Returns `run_label` of every row of a runs table (fast for thousands of runs)."""
     return [_label(*row) for row in zip(table["name"], table["id"], table["test_accuracy"], strict=True)]

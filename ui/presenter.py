@@ -32,6 +32,9 @@ PRESENTER_CSS = """
 [data-testid="stSliderThumbValue"], [data-testid="stSliderTickBar"] *, .probability-bars span {
   font-size: 18px !important;
 }
+.stApp [data-testid="stMetricValue"], .stApp [data-testid="stMetricValue"] * {
+  font-size: 2.6rem !important;
+}
 h1 { font-size: 2.1rem !important; padding: 0 0 0.25rem 0 !important; }
 h3 { font-size: 1.6rem !important; }
 """

@@ -12,7 +12,7 @@ from core.architecture import ConfigError
 from core.datasets import DatasetUnavailable
 from core.presets import get_preset
 from core.runs import submit
-from ui.format import as_text
+from ui.format import as_text, distinct_names
 from ui.images import enlarge
 from ui.presenter import presenting
 from ui.resources import completed_runs, get_store
@@ -91,14 +91,16 @@ def readings_table(rows: list[dict], score_column: str, key: str, highlight: Col
         )
 
     if presenting():
-        percent = {
+        formatted = {
             c: table[c].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
             for c in (score_column, "test accuracy")
             if c in table
         }
+        if "reads" in table:  # A model that could not read: a dash, not "nan".
+            formatted["reads"] = table["reads"].map(lambda v: "–" if pd.isna(v) else f"{v:.0f}")
         # st.table reads Markdown: names and notes are shown as text.
         texts = {c: table[c].map(as_text) for c in ("model", "note") if c in table}
-        table = table.assign(**percent, **texts)[shown]
+        table = table.assign(**formatted, **texts)[shown]
         st.table(table.style.apply(colours, axis=None).hide(axis="index"))
         return
     # A model that could not read has no reading: a dash, not "None".
@@ -146,10 +148,11 @@ def every_models_reading(
         highlight: the runs whose rows stand out (they read otherwise than the rest).
     """
     rows = []
+    names = distinct_names(runs)
     for run in runs.to_dict("records"):
         if run["id"] not in answers:
             continue
-        model = {"model": run["name"], "run": run["id"]}
+        model = {"model": names[int(run["id"])], "run": run["id"]}
         answer = answers[run["id"]]
         if isinstance(answer, str):
             rows.append(model | unavailable | {"note": answer})
