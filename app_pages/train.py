@@ -234,9 +234,16 @@ def choose_hyperparameters(
         lr_schedule = choice(cols[0], "lr_schedule", LR_SCHEDULES)
         limit = field(cols[1], "number_input", "limit", step=500)
         time_limit = field(cols[2], "number_input", "time_limit_minutes", step=5.0)
-        cols = st.columns(3)
-        augment = field(
+        cols = st.columns([1, 2])  # The checkboxes get the width their labels need.
+        time_budget = field(
             cols[0],
+            "number_input",
+            "time_budget_seconds",
+            step=30.0,
+            help="Train for this many seconds; a cosine schedule then ends with the budget.",
+        )
+        augment = field(
+            cols[1],
             "checkbox",
             "augment",
             disabled=not can_augment,
@@ -249,13 +256,6 @@ def choose_hyperparameters(
             "checkbox",
             "keep_best_epoch",
             help="Save the weights of the epoch with the best validation accuracy, not the last.",
-        )
-        time_budget = field(
-            cols[2],
-            "number_input",
-            "time_budget_seconds",
-            step=30.0,
-            help="Train for this many seconds; a cosine schedule then ends with the budget.",
         )
         name = kept(st.text_input, "Run name (optional)", "run_name", "", max_chars=80)
     config = base.with_changes(

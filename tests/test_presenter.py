@@ -447,17 +447,19 @@ def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(
         expect(page.locator("h1").filter(has_text="Digit Lab")).to_be_visible()
         wait_until_idle(page)
         assert min(page.evaluate(METRIC_VALUE_SIZES)) >= 36, "the big numbers stay big"
-        assert page.evaluate(CUT_BUTTON_LABELS) == [], "every button's label shows in full"
+        assert page.evaluate(CUT_LABELS) == [], "every button's label shows in full"
     finally:
         context.close()
 
 
 METRIC_VALUE_SIZES = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
     .map(value => parseFloat(getComputedStyle(value.querySelector('*') || value).fontSize))"""
-CUT_BUTTON_LABELS = """() => [...document.querySelectorAll('[data-testid="stMain"] button')]
-    .filter(button => [button, ...button.querySelectorAll('*')]
+# Buttons and widget labels whose text is cut short (Streamlit ends them with "…").
+CUT_LABELS = """() => [...document.querySelectorAll(
+        '[data-testid="stMain"] button, [data-testid="stMain"] label')]
+    .filter(element => [element, ...element.querySelectorAll('*')]
         .some(part => part.scrollWidth > part.clientWidth + 1))
-    .map(button => button.innerText)"""
+    .map(element => element.innerText)"""
 
 
 def scroll_top(page) -> float:
@@ -609,6 +611,16 @@ def assert_toolbar_clear_of_titles(chart) -> None:
         )
 
 
+def assert_legend_clear_of_axis_titles(chart) -> None:
+    """The legend sits below the axis titles ("epoch"), not over them."""
+    legend = chart.locator(".legend").first.bounding_box()
+    titles = chart.locator(".xtitle").all()
+    assert titles and legend, "the curves have no axis titles or no legend"
+    for title in titles:
+        box = title.bounding_box()
+        assert box["y"] + box["height"] <= legend["y"], f"the legend {legend} covers the axis title {box}"
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("size", SIZES)
 def test_every_page_at_every_size(lab, browser, demo, size):
@@ -623,9 +635,12 @@ def test_every_page_at_every_size(lab, browser, demo, size):
             wait_until_idle(page)
             if path == "compare":
                 assert_toolbar_clear_of_titles(page.locator(key("compare_curves")))
+                assert_legend_clear_of_axis_titles(page.locator(key("compare_curves")))
             assert_no_app_errors(page)
             wide = page.evaluate("() => document.documentElement.scrollWidth")
             assert wide <= SIZES[size]["width"], f"{path or 'home'} is {wide} px wide at {size}"
+            if path in ("", "train"):  # Their buttons and the form's fields.
+                assert page.evaluate(CUT_LABELS) == [], f"labels cut short on {path or 'home'} at {size}"
             screenshot(page, f"{path or 'home'}-{size}")
         review = page.locator(f"{key('review')} textarea")
         review.fill("12345 !!!")

@@ -65,7 +65,9 @@ def curves_figure(
     figure.update_layout(
         height=430,
         margin={"t": 70, "b": 10, "l": 10, "r": 10},  # Room above the titles for plotly's toolbar.
-        legend={"orientation": "h", "yanchor": "top", "y": -0.22},
+        # Below everything, whatever the width: at y=-0.22 of the plot a phone's legend lay
+        # over the axis titles.
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0},
     )
     return figure
 
@@ -308,6 +310,6 @@ def tradeoff_figure(
         margin={"t": 20, "b": 10, "l": 10, "r": 10},
         xaxis={"title": cost_label, "type": "log" if log_x else "linear"},
         yaxis={"title": "test accuracy", "tickformat": ".1%"},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.25},
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0},
     )
     return figure
