@@ -458,7 +458,8 @@ METRIC_VALUE_SIZES = """() => [...document.querySelectorAll('[data-testid="stMet
 CUT_LABELS = """() => [...document.querySelectorAll(
         '[data-testid="stMain"] button, [data-testid="stMain"] label')]
     .filter(element => [element, ...element.querySelectorAll('*')]
-        .some(part => part.scrollWidth > part.clientWidth + 1))
+        .some(part => getComputedStyle(part).textOverflow === 'ellipsis'
+            && part.scrollWidth > part.clientWidth + 1))
     .map(element => element.innerText)"""
 
 
