@@ -100,7 +100,8 @@ def curves(store: RunStore, table: pd.DataFrame, selected: list[int]) -> None:
     """Accuracy and loss of the selected runs (else the best three), overlaid."""
     st.subheader("Curves")
     curve_ids = selected or [int(i) for i in table["id"].head(3)]
-    st.caption("Select rows in the table to overlay their curves." if not selected else "")
+    if not selected:
+        st.caption("The three best runs; select rows in the table to overlay theirs instead.")
     epochs = store.epochs(curve_ids)
     if len(epochs):
         names = {int(i): f"#{i} {name}" for i, name in zip(table["id"], table["name"], strict=True)}

@@ -32,7 +32,11 @@ left, middle, right = st.columns(3)
 left.metric("Runs", len(runs))
 middle.metric("Completed", int((runs["status"] == "completed").sum()) if len(runs) else 0)
 best = completed_runs("mnist")
-right.metric("Best digit model", f"{best['test_accuracy'].iloc[0]:.2%}" if len(best) else "none yet")
+right.metric(
+    "Best digit model",
+    f"{best['test_accuracy'].iloc[0]:.2%}" if len(best) else "none yet",
+    help="The test accuracy of the best completed digit model: the share of the test digits it reads right.",
+)
 
 st.subheader("⚡ Quick model")
 st.write(
