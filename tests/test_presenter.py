@@ -448,10 +448,20 @@ def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(
         wait_until_idle(page)
         assert min(page.evaluate(METRIC_VALUE_SIZES)) >= 36, "the big numbers stay big"
         assert page.evaluate(CUT_LABELS) == [], "every button's label shows in full"
+
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Draw", exact=True).click()
+        expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible()  # The drawing is back,
+        wait_until_idle(page)
+        assert page.evaluate(INKED), "and drawn on the canvas again"
     finally:
         context.close()
 
 
+INKED = """() => {
+    const canvas = document.querySelector('canvas.digit-canvas');
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    return pixels.some((value, index) => index % 4 === 0 && value > 128);
+}"""
 METRIC_VALUE_SIZES = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
     .map(value => parseFloat(getComputedStyle(value.querySelector('*') || value).fontSize))"""
 # Buttons and widget labels whose text is cut short (Streamlit ends them with "…").

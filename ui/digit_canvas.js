@@ -11,6 +11,11 @@ export default function ({ data, parentElement, setStateValue }) {
   pen.fillStyle = "#000000";
   pen.fillRect(0, 0, data.size, data.size);
   Object.assign(pen, { strokeStyle: "#FFFFFF", lineCap: "round", lineJoin: "round", lineWidth: data.stroke });
+  if (data.png) { // The drawing from before the user left the page.
+    const picture = new Image();
+    picture.onload = () => pen.drawImage(picture, 0, 0);
+    picture.src = data.png;
+  }
 
   // A stroke is one path, drawn anew over the picture from before it at every move:
   // no seams where short segments would meet.

@@ -12,6 +12,7 @@ from core.preprocess import ImageError, TooManyPixelsError, decode_image
 
 PNG_PREFIX = "data:image/png;base64,"
 MAX_DRAWING_CHARACTERS = 2_000_000  # A 400x400 canvas's PNG is under 100 kB.
+KEPT = "digit_canvas_kept"  # (key, PNG) of the last drawing, drawn again when Draw is back.
 
 _canvas = st.components.v2.component(
     "digit_lab.canvas",
@@ -29,16 +30,25 @@ def digit_canvas(size: int, stroke_width: int, key: str) -> np.ndarray | None:
     """A square black canvas `size` px wide drawn on in white; returns the drawing as
     an image array once something is drawn, else None. Anything but the canvas's own
     PNG (the value comes from the browser, so from anyone) shows a message and is None."""
+    kept = st.session_state.get(KEPT)
+    kept = kept[1] if kept is not None and kept[0] == key else None
     data = {"size": size, "stroke": stroke_width}
+    if kept is not None and key not in st.session_state:
+        # Back from another page: Streamlit dropped the canvas's state with the page, so
+        # the canvas draws the last drawing again and the page reads it again.
+        data["png"] = kept
     result = _canvas(data=data, key=key, width="content", on_png_change=lambda: None)
     drawing = result.get("png") if result is not None else None
+    drawing = kept if drawing is None else drawing
     if drawing is None:
         return None
     try:
-        return drawing_image(drawing, size)
+        image = drawing_image(drawing, size)
     except ImageError as error:
         st.error(str(error))
         return None
+    st.session_state[KEPT] = (key, drawing)
+    return image
 
 
 def drawing_image(drawing: object, size: int) -> np.ndarray:
