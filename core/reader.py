@@ -187,6 +187,7 @@ class ReaderClient:
 
     def _read(self, run_ids: list[int], request: dict, payload) -> dict[int, np.ndarray | str]:
         answers: dict[int, np.ndarray | str] = {}
+        self._end_stopped_reader()  # Once per reading, not once per model.
         refused = self._refused()
         for run_id in [int(i) for i in run_ids]:
             if refused.get(str(run_id), 0) >= CRASHES_BEFORE_REFUSAL:
@@ -207,7 +208,6 @@ class ReaderClient:
         return answers
 
     def _ask(self, request: dict, payload) -> np.ndarray:
-        self._end_stopped_reader()
         connection = self._connect()
         reader = (self._reader_pid(), request["run_id"])
         try:
