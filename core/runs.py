@@ -6,7 +6,6 @@ a run is checked once, against the data it will train on, the same way everywher
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 from core.architecture import validate
@@ -14,6 +13,7 @@ from core.children import check_drawings, completed_parent, continuation_config,
 from core.config import RunConfig
 from core.datasets import load_dataset
 from core.model_files import check_room_to_queue
+from core.settings import positive_int
 from core.store import QueueFull, RunStore
 
 __all__ = [
@@ -32,10 +32,7 @@ DEFAULT_MAX_QUEUED = 20
 def max_queued() -> int:
     """Returns how many runs may wait in the queue (`DIGITLAB_MAX_QUEUED`, default 20,
     at least 1)."""
-    try:
-        return max(1, int(os.environ.get("DIGITLAB_MAX_QUEUED", DEFAULT_MAX_QUEUED)))
-    except ValueError:
-        return DEFAULT_MAX_QUEUED
+    return positive_int("DIGITLAB_MAX_QUEUED", DEFAULT_MAX_QUEUED)
 
 
 @lru_cache(maxsize=8)

@@ -23,6 +23,7 @@ from core.cluster import cluster_address, ray_installed
 from core.locks import file_lock
 from core.model_files import DiskFull, remove_leftover_temporaries
 from core.processes import same_process_since, start_engine_process
+from core.settings import positive_int
 from core.store import RunStore
 from core.sweeps import top_up
 
@@ -36,10 +37,7 @@ _spawn_lock = threading.Lock()  # One server's sessions never spawn workers twic
 
 def worker_count() -> int:
     """Returns how many workers may train at once (`DIGITLAB_WORKERS`, default 1)."""
-    try:
-        return max(1, int(os.environ.get("DIGITLAB_WORKERS", "1")))
-    except ValueError:
-        return 1
+    return positive_int("DIGITLAB_WORKERS", 1)
 
 
 def worker_processes_wanted() -> int:

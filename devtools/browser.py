@@ -126,6 +126,11 @@ def click_button(page, widget_key: str) -> None:
     page.locator(f"{key(widget_key)} button").first.click()
 
 
+def click_segment(page, widget_key: str, label: str) -> None:
+    """Clicks the option with that exact label in the segmented control or pills with that key."""
+    page.locator(key(widget_key)).get_by_role("radio", name=label, exact=True).click()
+
+
 def plotly_points(page, chart_key: str) -> int:
     """How many markers the plotly chart with that key draws now."""
     return page.locator(f"{key(chart_key)} .scatterlayer .trace .points path").count()

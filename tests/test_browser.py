@@ -31,6 +31,7 @@ from devtools.browser import (
     assert_no_app_errors,
     chromium_path,
     click_button,
+    click_segment,
     dataframe,
     doc_screenshot,
     draw_stroke,
@@ -467,16 +468,22 @@ def test_save_a_drawing_correct_its_label_and_see_it_in_my_drawings_and_compare(
     select_option(page, "draw_model", re.compile(rf"^Quick CNN \(#{digit_model}, "))
     draw_stroke(page, SEVEN[0])
     read, _ = read_digit(page)
-    click_button(page, f"save_as_{read}")  # "That's right": one click saves it.
+    click_segment(page, "save_as", str(read))  # "That's right": one click saves it.
     expect(page.get_by_text(f"Saved in My drawings as a {read}.")).to_be_visible()
     wait_until_idle(page)
     meant = (read + 1) % 10
-    click_button(page, f"save_as_{meant}")  # No, it was meant as another digit: one click.
+    click_segment(page, "save_as", str(meant))  # No, it was meant as another digit: one click.
     expect(page.get_by_text(f"Saved in My drawings as a {meant}.")).to_be_visible()
     wait_until_idle(page)
     [drawing] = lab.store().drawings()
     assert drawing["label"] == meant and drawing["image"].max() > 200
     assert drawing["stroke_png"].startswith(b"\x89PNG")
+    expect(page.locator(key("save_as")).get_by_role("radio", checked=True)).to_have_text(str(meant))
+    draw_stroke(page, [(90, 140), (190, 140)])  # Another stroke: a new drawing, nothing picked or saved.
+    read_digit(page)
+    expect(page.get_by_text("Right or wrong? Click the digit it is")).to_be_visible()
+    expect(page.locator(key("save_as")).get_by_role("radio", checked=True)).to_have_count(0)
+    assert len(lab.store().drawings()) == 1
     assert_no_app_errors(page)
 
     open_page(page, lab.url, "my_drawings", "My drawings")

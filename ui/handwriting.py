@@ -19,38 +19,32 @@ from ui.resources import completed_runs, get_reader, get_store
 
 SCORED_RUNS = 40  # Each scored run is a model the reader loads: Compare scores the best this many.
 SAVED = "saved_drawing"  # (fingerprint of the drawing, its id, its label) of the last one saved.
+SAVE_AS = "save_as"  # The digit picked for the drawing now shown (the widget's key).
+SAVE_AS_DRAWING = "save_as_drawing"  # The fingerprint of the drawing that pick is for.
+DIGITS = tuple(range(10))
 
 
-def save_buttons(prepared: np.ndarray, picture: np.ndarray, reading: np.ndarray | str) -> None:
-    """Ten digit buttons under a reading: one click saves the drawing to My drawings
+def save_buttons(prepared: np.ndarray, picture: np.ndarray) -> None:
+    """Ten digits in one row under a reading: one click saves the drawing to My drawings
     with that digit as its label; once saved, another click relabels it.
 
     Args:
         prepared: the 28x28 the model saw (0-1).
         picture: the drawing as made (the canvas, or the uploaded picture).
-        reading: the chosen model's probabilities, or why it could not read.
     """
     fingerprint = hashlib.sha256(model_view(prepared).tobytes()).hexdigest()
     saved = st.session_state.get(SAVED)
     saved = saved if saved is not None and saved[0] == fingerprint else None
-    read = None if isinstance(reading, str) else int(np.argmax(reading))
-    marked = saved[2] if saved else read
     if saved:
         st.caption(f"✅ Saved in My drawings as a {saved[2]}. Wrong? Click the right digit.")
     else:
         st.caption("Right or wrong? Click the digit it is: it is saved in My drawings.")
-    row = st.container(horizontal=True, gap="small")
-    clicked = [
-        digit
-        for digit in range(10)
-        if row.button(
-            str(digit),
-            key=f"save_as_{digit}",
-            type="primary" if digit == marked else "secondary",
-        )
-    ]
-    if clicked:
-        save_drawing(fingerprint, prepared, picture, clicked[0], saved)
+    if st.session_state.get(SAVE_AS_DRAWING) != fingerprint:  # A new drawing: nothing picked yet.
+        st.session_state[SAVE_AS_DRAWING] = fingerprint
+        st.session_state[SAVE_AS] = saved[2] if saved else None
+    label = st.segmented_control("Save as", DIGITS, key=SAVE_AS, label_visibility="collapsed")
+    if label is not None and (saved is None or label != saved[2]):
+        save_drawing(fingerprint, prepared, picture, label, saved)
 
 
 def save_drawing(fingerprint: str, prepared: np.ndarray, picture: np.ndarray, label: int, saved) -> None:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import html
+
 import numpy as np
+
+from core.handwriting import to_png
 
 
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     """Returns the image with each pixel repeated into a `factor` x `factor` block
     (sharp pixels, where a browser's scaling would blur them); the dtype is kept."""
     return image.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def sharp_image_html(image: np.ndarray, width: int, alt: str) -> str:
+    """Returns an <img> of a small uint8 image, inlined as a PNG and shown `width` px
+    wide with sharp pixels: part of a page's HTML, so the browser fetches nothing."""
+    data = base64.b64encode(to_png(image)).decode("ascii")
+    return (
+        f'<img src="data:image/png;base64,{data}" width="{width}" alt="{html.escape(alt)}"'
+        ' style="image-rendering: pixelated; display: block;">'
+    )
 
 
 RAISES = np.array([228, 60, 40], dtype=np.float32)  # Red: evidence for the class.

@@ -20,6 +20,9 @@ CANVAS_SIZE = 280
 PRESENTER_CANVAS_SIZE = 400
 PRESENTER_PLOT_FONT = 18
 
+APP_CSS = """
+.model-view-caption { font-size: 0.875rem; opacity: 0.6; margin-top: 0.25rem; }
+"""
 PRESENTER_CSS = """
 [data-testid="stMainBlockContainer"] {
   padding-top: 3.5rem; padding-left: 2rem; padding-right: 2rem; max-width: none;
@@ -67,7 +70,7 @@ def presenter_mode(toggle: bool = True) -> bool:
         st.query_params[PARAMETER] = "1"
     elif not presenting and PARAMETER in st.query_params:
         del st.query_params[PARAMETER]
-    st.html(f"<style>{BARS_CSS}{PRESENTER_CSS if presenting else ''}</style>")
+    st.html(f"<style>{APP_CSS}{BARS_CSS}{PRESENTER_CSS if presenting else ''}</style>")
     return presenting
 
 
