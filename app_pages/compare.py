@@ -192,7 +192,7 @@ def look_inside_a_mistake(run: dict) -> None:
     wrong = run["evaluation"].get("misclassified", [])[:GALLERY]
     if not wrong:
         return
-    choices = {int(index): f"test digit {index}, read as {predicted}" for index, predicted in wrong}
+    choices = {int(index): f"test digit {index} → {predicted}" for index, predicted in wrong}  # Fits a phone.
     row = st.container(horizontal=True, vertical_alignment="bottom")
     index = row.selectbox("Why this mistake?", list(choices), format_func=choices.get, key="mistake")
     if row.button("🔎 Look inside the model", key="look_inside"):

@@ -622,6 +622,15 @@ def assert_toolbar_clear_of_titles(chart) -> None:
         )
 
 
+def assert_toolbar_clear_of_plot(chart) -> None:
+    """Plotly's toolbar sits above the plot area (a confusion matrix's top row), not over it."""
+    chart.hover()
+    toolbar = chart.locator(".modebar").bounding_box()
+    plot = chart.locator(".draglayer .nsewdrag").first.bounding_box()
+    assert toolbar and plot, "the chart has no toolbar or no plot area"
+    assert toolbar["y"] + toolbar["height"] <= plot["y"], f"the toolbar {toolbar} covers the plot {plot}"
+
+
 def assert_legend_clear_of_axis_titles(chart) -> None:
     """The legend sits below the axis titles ("epoch"), not over them."""
     legend = chart.locator(".legend").first.bounding_box()
@@ -647,6 +656,8 @@ def test_every_page_at_every_size(lab, browser, demo, size):
             if path == "compare":
                 assert_toolbar_clear_of_titles(page.locator(key("compare_curves")))
                 assert_legend_clear_of_axis_titles(page.locator(key("compare_curves")))
+                for chart in ("confusion", "per_class"):
+                    assert_toolbar_clear_of_plot(page.locator(key(chart)))
             assert_no_app_errors(page)
             wide = page.evaluate("() => document.documentElement.scrollWidth")
             assert wide <= SIZES[size]["width"], f"{path or 'home'} is {wide} px wide at {size}"

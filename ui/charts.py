@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+TOOLBAR_ROOM = 40  # Pixels above a plot for plotly's toolbar, which a tap shows on a phone.
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 
 
@@ -92,7 +93,7 @@ def confusion_figure(matrix: list[list[int]], class_names: tuple[str, ...]) -> g
     )
     figure.update_layout(
         height=420,
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        margin={"t": TOOLBAR_ROOM, "b": 10, "l": 10, "r": 10},
         xaxis={"title": "predicted", "type": "category"},
         yaxis={"title": "true", "type": "category", "autorange": "reversed"},
     )
@@ -100,10 +101,23 @@ def confusion_figure(matrix: list[list[int]], class_names: tuple[str, ...]) -> g
 
 
 def per_class_figure(accuracies: list[float], class_names: tuple[str, ...]) -> go.Figure:
-    """Bar chart of the test accuracy of each class."""
-    figure = go.Figure(go.Bar(x=list(class_names), y=accuracies))
+    """Bar chart of the test accuracy of each class, each bar with its figure: bars from
+    0 % that all reach 97-100 % look the same without them."""
+    figure = go.Figure(
+        go.Bar(
+            x=list(class_names),
+            y=accuracies,
+            texttemplate="%{y:.1%}",
+            textposition="inside",
+            insidetextanchor="end",
+            textangle=-90,
+        )
+    )
     figure.update_layout(
-        height=420, margin={"t": 10, "b": 10}, yaxis={"tickformat": ".0%"}, xaxis={"type": "category"}
+        height=420,
+        margin={"t": TOOLBAR_ROOM, "b": 10},
+        yaxis={"tickformat": ".0%"},
+        xaxis={"type": "category"},
     )
     return figure
 
