@@ -170,7 +170,7 @@ def test_draw_looks_inside_the_model_and_asks_why_not_another_digit(trained):
 def test_compare_opens_a_mistake_inside_the_model_on_draw(trained):
     app = open_page("compare")
     mistakes = app.selectbox(key="mistake")
-    index = mistakes.options[0].split(",")[0].removeprefix("test digit ")
+    index = mistakes.options[0].split(" → ")[0].removeprefix("test digit ")
     mistakes.set_value(int(index)).run()
     app.button(key="look_inside").click().run()
     assert not app.exception
