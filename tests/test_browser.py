@@ -322,6 +322,9 @@ def test_draw_digits_and_read_them(lab, page, digit_model):
 
     check_drawing(page, "seven", SEVEN, 7)
     expect(page.get_by_text("What the model sees")).to_be_visible()
+    seen = fresh(page, 'img[alt="The 28x28 digit the model reads"]')  # Inline, in the page's HTML.
+    expect(seen).to_be_visible()
+    assert seen.evaluate("img => [img.naturalWidth, img.naturalHeight, img.width]") == [28, 28, 224]
     expect(dataframe(page, "confidence")).to_contain_text("Quick CNN")
     doc_screenshot(page, "draw")
 

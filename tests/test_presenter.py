@@ -553,6 +553,10 @@ def test_phone_draws_by_touch_without_scrolling_and_reads_under_the_canvas(lab, 
         assert scroller.evaluate("(s) => s.scrollWidth <= s.clientWidth + 1"), (
             "the readings table scrolls sideways"
         )
+        digits = page.locator(key("save_as")).get_by_role("radio")
+        expect(digits).to_have_count(10)
+        rows = {round(digit.bounding_box()["y"]) for digit in digits.all()}
+        assert len(rows) == 1, "the ten digits to save the drawing as wrap onto a second row"
         top = page.locator(key("clear")).bounding_box()["y"]
         page.evaluate(f"() => document.querySelector('[data-testid=\"stMain\"]').scrollBy(0, {top - 110})")
         page.wait_for_timeout(300)
