@@ -74,13 +74,13 @@ def model_scores(drawings: list[dict]) -> None:
         row = {"model": run_label(run), "my drawings": None, "test": run["test_accuracy"]}
         if isinstance(answer, PersonalScore):
             row["my drawings"] = answer.accuracy
-            row |= {str(d): right / drawn for d, (right, drawn) in answer.per_digit.items()}
+            row |= {f"{d}s": right / drawn for d, (right, drawn) in answer.per_digit.items()}
         rows.append(row)
     table = pd.DataFrame(rows)
     percent = [column for column in table.columns if column != "model"]
     shown = table.style.format("{:.0%}", subset=percent, na_rep="–")
     st.dataframe(shown, hide_index=True, key="personal_scores")
-    st.caption("Accuracy on your drawings, on the test set, then per digit you drew.")
+    st.caption("Accuracy on your drawings, on the test set, then on each digit you drew (your 1s, 2s…).")
     labels = {int(run["id"]): run_label(run) for run in runs.to_dict("records")}
     chosen = st.selectbox("Mistakes of", list(labels), format_func=labels.get, key="mistakes_run")
     mistakes(scores.get(chosen), drawings)
