@@ -235,14 +235,17 @@ def test_start_folds_the_form_and_opens_the_page_on_the_run(home, no_workers):
     assert any(f"run #{run_id}" in heading for heading in headings)
 
 
-def with_epochs(store, val_accuracies: list[float], keep_best_epoch: bool = True) -> int:
+def with_epochs(
+    store, val_accuracies: list[float], keep_best_epoch: bool = True, train_accuracy: float = 0.9
+) -> int:
     config = get_preset("MLP 32").config.with_changes(
         epochs=len(val_accuracies), keep_best_epoch=keep_best_epoch
     )
     run_id = store.create_run(config, 25_450, "curves")
     assert store.claim_next(os.getpid()) == run_id
     for epoch, accuracy in enumerate(val_accuracies, start=1):
-        metrics = {"loss": 0.5, "accuracy": 0.9, "val_loss": 0.5, "val_accuracy": accuracy, "seconds": 1.0}
+        metrics = {"loss": 0.5, "accuracy": train_accuracy, "val_loss": 0.5, "val_accuracy": accuracy}
+        metrics["seconds"] = 1.0
         store.add_epoch(run_id, epoch, metrics)
     store.finish(run_id, "cancelled")
     return run_id
@@ -267,6 +270,16 @@ def test_curves_figure_marks_only_the_runs_that_keep_their_best_epoch(store):
     figure = curves_figure(store.epochs([kept, last]), {kept: "kept", last: "last"}, kept={kept})
     marks = [(note.text, note.x, note.y) for note in figure.layout.annotations if "kept" in note.text]
     assert marks == [("★ kept: epoch 2", 2, 0.97)]
+
+
+def test_the_kept_note_sits_away_from_the_training_line(store):
+    """Above the kept point where training lies below it (dropout, augmentation), below
+    it where training lies above."""
+    for train_accuracy, note_above in ((0.90, True), (0.99, False)):
+        run = with_epochs(store, [0.9, 0.97, 0.95], train_accuracy=train_accuracy)
+        figure = curves_figure(store.epochs([run]), {run: "run"}, kept={run})
+        [note] = [note for note in figure.layout.annotations if "kept" in note.text]
+        assert (note.ay < 0) == note_above, (train_accuracy, note.ay)
 
 
 def test_curves_name_a_run_as_typed_with_quotes_and_no_markup(store):

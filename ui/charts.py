@@ -22,7 +22,8 @@ def curves_figure(
 
     For each run in `kept` (runs that keep their best epoch), an arrow marks the epoch
     with the best validation accuracy, the one the saved model has; of epochs that tie,
-    the later one, as training keeps it. `x` is the column along the horizontal axis:
+    the later one, as training keeps it. Its note sits on the side away from the
+    training line there, so the two do not cross. `x` is the column along the horizontal axis:
     "epoch", or "elapsed" (seconds of training, see `with_elapsed_seconds`).
     """
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
@@ -39,7 +40,7 @@ def curves_figure(
                 arrowhead=2,
                 arrowcolor=color,
                 ax=0,
-                ay=40,
+                ay=40 if best["accuracy"] >= best["val_accuracy"] else -40,  # Pixels down.
                 font={"color": color},
                 row=1,
                 col=1,
