@@ -8,7 +8,7 @@ from core.handwriting import ImportRefused, export_zip, not_yet_saved, read_zip
 from core.personal_scores import PersonalScore
 from core.store import RunStore, StoreError
 from ui.format import as_text, run_label
-from ui.handwriting import personal_scores, teach_button
+from ui.handwriting import DIGITS, personal_scores, teach_button
 from ui.images import enlarge
 from ui.presenter import presenter_mode
 from ui.resources import completed_runs, get_store
@@ -16,7 +16,6 @@ from ui.widgets import digit_gallery
 
 PER_ROW = 8
 MOST_SHOWN = 64  # Drawings of one digit shown at once; the rest are counted.
-DIGITS = list(range(10))
 
 
 def gallery(store: RunStore, drawings: list[dict]) -> None:

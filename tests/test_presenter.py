@@ -108,14 +108,24 @@ def highlighted_rows(app) -> set[int]:
     return rows
 
 
+def draw_a_test_digit(reader, digits: dict):
+    """The Draw page reading test digit 0, each run reading the digit `digits` gives it."""
+    reader["digits"] = digits
+    app = page_of("draw")
+    app.radio(key="source").set_value("🎲 Test digit").run()
+    return app
+
+
+def disagreement_banner(app) -> list[str]:
+    """The "models disagree" banner as shown (the Markdown source escapes punctuation: 128\\-128)."""
+    return [warning.value.replace("\\", "") for warning in app.warning if "disagree" in warning.value]
+
+
 def test_disagreeing_models_are_named_and_their_rows_highlighted(store, reader):
     cnn = stored_run(store, "Quick CNN", "Quick CNN", 0.98)
     mlp = stored_run(store, "DNN 128-128", "DNN 128-128", 0.93)
-    reader["digits"] = {cnn: 7, mlp: 1}
-    app = page_of("draw")
-    app.radio(key="source").set_value("🎲 Test digit").run()
-    # As shown: the Markdown source escapes the names' punctuation (128\\-128).
-    banner = [warning.value.replace("\\", "") for warning in app.warning if "disagree" in warning.value]
+    app = draw_a_test_digit(reader, {cnn: 7, mlp: 1})
+    banner = disagreement_banner(app)
     assert banner and "Quick CNN reads 7" in banner[0] and "DNN 128-128 reads 1" in banner[0], banner
     assert app.dataframe[0].value["run"].tolist() == [cnn, mlp]
     assert highlighted_rows(app) == {1}  # The MLP, which reads otherwise than the chosen CNN.
@@ -142,10 +152,8 @@ def test_disagreeing_models_are_named_and_their_rows_highlighted(store, reader):
 def test_two_models_of_one_name_are_told_apart_by_their_run_number(store, reader):
     first = stored_run(store, "Quick CNN", "Quick CNN", 0.98)
     second = stored_run(store, "Quick CNN", "Quick CNN", 0.97)
-    reader["digits"] = {first: 7, second: 1}
-    app = page_of("draw")
-    app.radio(key="source").set_value("🎲 Test digit").run()
-    banner = [warning.value.replace("\\", "") for warning in app.warning if "disagree" in warning.value]
+    app = draw_a_test_digit(reader, {first: 7, second: 1})
+    banner = disagreement_banner(app)
     assert f"Quick CNN #{first} reads 7" in banner[0] and f"Quick CNN #{second} reads 1" in banner[0]
     assert app.dataframe[0].value["model"].tolist() == [f"Quick CNN #{first}", f"Quick CNN #{second}"]
 

@@ -21,7 +21,7 @@ SCORED_RUNS = 40  # Each scored run is a model the reader loads: Compare scores 
 SAVED = "saved_drawing"  # (fingerprint of the drawing, its id, its label) of the last one saved.
 SAVE_AS = "save_as"  # The digit picked for the drawing now shown (the widget's key).
 SAVE_AS_DRAWING = "save_as_drawing"  # The fingerprint of the drawing that pick is for.
-DIGITS = tuple(range(10))
+DIGITS = tuple(range(10))  # The labels a drawing may have.
 
 
 def save_buttons(prepared: np.ndarray, picture: np.ndarray) -> None:
