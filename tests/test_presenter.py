@@ -427,6 +427,12 @@ def inside(box, viewport) -> bool:
     )
 
 
+CANVAS_AT_LEAST_400 = """() => {
+  const box = document.querySelector('canvas.digit-canvas').getBoundingClientRect();
+  return box.width >= 400 && box.height >= 400;
+}"""
+
+
 @pytest.mark.browser
 def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(lab, browser, demo):
     _, server, _ = lab
@@ -436,7 +442,8 @@ def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(
         expect(page.locator(f"{key('presenter')} input")).to_be_checked()
         canvas = page.locator("canvas.digit-canvas")
         expect(canvas).to_be_visible()
-        assert canvas.bounding_box()["width"] >= 400 and canvas.bounding_box()["height"] >= 400
+        # The presenter stylesheet widens the page a moment after the canvas shows.
+        page.wait_for_function(CANVAS_AT_LEAST_400, timeout=10_000)
         for stroke in SEVEN:
             draw_stroke(page, [(x * 400 / 280, y * 400 / 280) for x, y in stroke])
         verdict = fresh(page, "h3").filter(has_text="It reads")
