@@ -97,10 +97,9 @@ def make_cases(per_digit: int, seed: int = 0) -> list[dict]:
     return cases
 
 
-def style_report(predict_fn, cases: list[dict]) -> list[dict]:
-    """Returns one row per source, aspect and pen (and per source, and overall): the
-    drawings' count and the share read right (a drawing `prepare_digit` refuses counts
-    as wrong)."""
+def prepare_cases(cases: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Returns the drawings as the models read them (N, 28, 28), through the app's
+    `prepare_digit`, and which of them it refused (blank in the stack)."""
     prepared, refused = [], []
     for case in cases:
         try:
@@ -109,8 +108,21 @@ def style_report(predict_fn, cases: list[dict]) -> list[dict]:
         except NotADigitError:
             prepared.append(np.zeros((28, 28), np.float32))
             refused.append(True)
-    predicted = predict_fn(np.stack(prepared))
-    right = np.array([p == c["label"] and not r for p, c, r in zip(predicted, cases, refused, strict=True)])
+    return np.stack(prepared), np.array(refused)
+
+
+def read_right(predicted: np.ndarray, cases: list[dict], refused: np.ndarray) -> np.ndarray:
+    """Returns, per drawing, whether it was read as its digit (a refused one never is)."""
+    labels = np.array([case["label"] for case in cases])
+    return (np.asarray(predicted) == labels) & ~refused
+
+
+def style_report(predict_fn, cases: list[dict]) -> list[dict]:
+    """Returns one row per source, aspect and pen (and per source, and overall): the
+    drawings' count and the share read right (a drawing `prepare_digit` refuses counts
+    as wrong)."""
+    prepared, refused = prepare_cases(cases)
+    right = read_right(predict_fn(prepared), cases, refused)
     rows = []
     groups: dict[tuple, list[int]] = {}
     for index, case in enumerate(cases):
