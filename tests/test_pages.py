@@ -248,6 +248,9 @@ def test_choosing_another_preset_takes_its_hyperparameters(home):
     assert app.checkbox(key=field_key("augment", "mnist", "MLP 32")).value is False
     assert app.number_input(key=field_key("epochs", "mnist", "MLP 32")).value == 20
     assert app.number_input(key=field_key("batch_size", "mnist", "MLP 32")).value == 32
+    assert app.checkbox(key=field_key("keep_best_epoch", "mnist", "MLP 32")).value is True
+    app.selectbox(key="preset").select("Best CNN").run()  # It keeps its schedule's end (README).
+    assert app.checkbox(key=field_key("keep_best_epoch", "mnist", "Best CNN")).value is False
 
 
 def test_augmentation_is_offered_for_digits_only(home):
