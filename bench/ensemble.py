@@ -43,10 +43,12 @@ def main() -> None:
     from core.datasets import load_dataset
     from core.predict import load_predictor
     from core.store import RunStore
+    from core.training import scale_images
 
     store = RunStore()
     runs = digit_runs(store, args.run)
     test = load_dataset("mnist")
+    test_images = scale_images(test.x_test)
     cases = make_cases(args.per_digit)
     drawings, refused = prepare_cases(cases)
     fonts = np.array([case["source"] == "font" for case in cases])
@@ -59,7 +61,7 @@ def main() -> None:
     for run in runs.itertuples():
         predictor = load_predictor(store, run.id)
         readings[f"{run.id} {run.name}"] = {
-            "test": predictor.predict_images(test.x_test / 255.0),
+            "test": predictor.predict_images(test_images),
             "drawings": predictor.predict_images(drawings),
             "ms": median_ms(lambda p=predictor: p.predict_images(drawings[:1]), repeats=50),
         }

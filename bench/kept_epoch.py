@@ -23,16 +23,17 @@ def scored_run(preset: str) -> list[dict]:
     from core.presets import get_preset
     from core.runs import submit
     from core.store import RunStore
-    from core.training import execute_run
+    from core.training import execute_run, scale_images
 
     test = load_dataset(get_preset(preset).config.dataset)
+    test_images = scale_images(test.x_test)
     epochs = []
     keeper = core.progress.KeepBestEpoch
 
     class ScoringKeeper(keeper):
         def on_epoch_end(self, epoch, logs=None):
             super().on_epoch_end(epoch, logs)
-            predicted = self.model.predict(test.x_test / 255.0, batch_size=1000, verbose=0).argmax(axis=1)
+            predicted = self.model.predict(test_images, batch_size=1000, verbose=0).argmax(axis=1)
             epochs.append(
                 {
                     "epoch": epoch + 1,
@@ -43,6 +44,7 @@ def scored_run(preset: str) -> list[dict]:
             )
 
     store = RunStore()
+    # With the keeper on, so that it scores every epoch; the bench only reports what it kept.
     config = get_preset(preset).config.with_changes(keep_best_epoch=True)
     run_id = submit(store, config, f"{preset} (scored per epoch)", start_worker=False)
     assert store.claim_next(os.getpid()) == run_id
