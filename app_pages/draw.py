@@ -267,7 +267,6 @@ def reading_view(runs, asked: list[int], chosen: int, source: str, audience: boo
             describe_digit,
             {"reads": None},
             "confidence",
-            key="all_models",
             highlight=different,
         )
     inside_the_model(chosen, prepared, answers[chosen], audience)

@@ -100,7 +100,6 @@ def main() -> None:
         lambda positive, run: describe_sentiment(positive, run, words),
         {"sentiment": "unavailable"},
         "P(positive)",
-        "sentiments",
         highlight=blind,
     )
     inside_the_model(runs, review)

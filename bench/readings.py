@@ -1,7 +1,7 @@
 """Pen-up to every model's reading on the Draw page, for 1, 4 and 8 browser sessions
 drawing at the same moment, and the web server's memory with 8 models in use.
 
-    python -m bench.readings [--models 8] [--rounds 5] [--scenes lab room]
+    python -m bench.readings [--models 8] [--rounds 10] [--scenes lab room]
 
 Trains `--models` small digit models into a fresh temporary data directory and, for
 each scene, starts its server and opens one Chromium context per session on the Draw
@@ -38,7 +38,7 @@ def seven(variant: int) -> list[tuple[int, int]]:
 
 IDLE = """(withReadings) => {
     const app = document.querySelector('[data-testid="stApp"]');
-    const readings = document.querySelector('[data-testid="stDataFrame"], [data-testid="stTable"]') !== null;
+    const readings = document.querySelector('table.readings') !== null;
     return app !== null
         && app.getAttribute("data-test-script-state") === "notRunning"
         && !document.querySelector('[data-testid="stStatusWidget"]')
@@ -220,7 +220,7 @@ def main() -> None:
     """Prints p50/p95 reading times per scene and session count, and the processes' memory."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--scenes", nargs="+", choices=list(SCENES), default=list(SCENES))
     arguments = parser.parse_args()

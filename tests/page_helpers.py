@@ -4,10 +4,10 @@ files, and stand-ins for the worker and the model reader (no TensorFlow)."""
 from __future__ import annotations
 
 import os
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from core.presets import get_preset
@@ -79,7 +79,47 @@ def stub_reader(monkeypatch) -> dict:
     return answers
 
 
-def table_display(app) -> pd.DataFrame:
-    """What the first st.dataframe shows in its cells (its styler's display values)."""
-    styler = app.dataframe[0].proto.arrow_data.styler
-    return pa.ipc.open_stream(styler.display_values).read_all().to_pandas()
+def readings_shown(app) -> pd.DataFrame:
+    """Every model's reading as the page shows it: a row per model, the text of each
+    cell under its header, and its run (`run`) and whether it stands out (`differs`)."""
+    body = next(html.proto.body for html in app.get("html") if 'class="readings"' in html.proto.body)
+    parser = _TableReader()
+    parser.feed(body)
+    return pd.DataFrame(parser.rows, columns=[*parser.headers, "run", "differs"])
+
+
+class _TableReader(HTMLParser):
+    """Reads a plain HTML table's headers, and each row's cell texts, data-run and class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: list[str] = []
+        self.rows: list[list] = []
+        self._cell: list[str] | None = None
+        self._row: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "tr" and "data-run" in attributes:
+            self._row = {
+                "cells": [],
+                "run": int(attributes["data-run"]),
+                "differs": attributes.get("class") == "differs",
+            }
+        elif tag in ("th", "td"):
+            self._cell = []
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "th" and self._cell is not None:
+            self.headers.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "td" and self._cell is not None and self._row is not None:
+            self._row["cells"].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append([*self._row["cells"], self._row["run"], self._row["differs"]])
+            self._row = None

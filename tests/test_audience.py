@@ -33,7 +33,6 @@ from devtools.browser import (
     VIEWPORT,
     assert_no_app_errors,
     chromium_path,
-    dataframe,
     draw_stroke,
     fresh,
     key,
@@ -415,7 +414,7 @@ def read_drawing(page) -> str:
 
     verdict = fresh(page, "h3").filter(has_text="It reads")
     expect(verdict).to_be_visible(timeout=RERUN_TIMEOUT_MS)
-    expect(dataframe(page, "confidence")).to_contain_text("tiny cnn", timeout=RERUN_TIMEOUT_MS)
+    expect(page.locator("table.readings")).to_contain_text("tiny cnn", timeout=RERUN_TIMEOUT_MS)
     wait_until_idle(page)
     return verdict.inner_text()
 

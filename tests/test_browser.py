@@ -325,7 +325,7 @@ def test_draw_digits_and_read_them(lab, page, digit_model):
     seen = fresh(page, 'img[alt="The 28x28 digit the model reads"]')  # Inline, in the page's HTML.
     expect(seen).to_be_visible()
     assert seen.evaluate("img => [img.naturalWidth, img.naturalHeight, img.width]") == [28, 28, 224]
-    expect(dataframe(page, "confidence")).to_contain_text("Quick CNN")
+    expect(page.locator("table.readings")).to_contain_text("Quick CNN")
     doc_screenshot(page, "draw")
 
     for name, strokes, digit in (
@@ -384,22 +384,16 @@ def test_text_trains_a_sentiment_model_and_reads_a_review(lab, page):
     assert_no_app_errors(page)
 
     open_page(page, lab.url, "text", "Text")
-    sentiments = dataframe(page, "sentiment")
+    sentiments = page.locator("table.readings")
     expect(sentiments).to_contain_text(re.compile("positive|negative"), timeout=RERUN_TIMEOUT_MS)
-    before = grid_text(sentiments)
+    before = sentiments.inner_text()
 
     review = page.locator(f"{key('review')} textarea")
     review.fill("a dull , tedious and badly acted mess . the worst film of the year , boring to the end")
     review.press("Control+Enter")
     wait_until_idle(page)
-    expect(sentiments).to_contain_text(re.compile("positive|negative"), timeout=RERUN_TIMEOUT_MS)
-    page.wait_for_function(
-        "([selector, before]) => [...document.querySelectorAll(selector)]"
-        ".map(cell => cell.textContent).join(' | ') !== before",
-        arg=['[data-testid="stDataFrame"] table [role="gridcell"]', before],
-        timeout=RERUN_TIMEOUT_MS,
-    )
-    after = grid_text(sentiments)
+    expect(sentiments).not_to_have_text(before, timeout=RERUN_TIMEOUT_MS)
+    after = sentiments.inner_text()
     assert "Bag-of-words sentiment" in after, after
     assert re.search("positive|negative", after), after
     assert_no_app_errors(page)

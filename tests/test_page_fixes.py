@@ -35,7 +35,7 @@ from devtools.browser import (
     wait_until_idle,
 )
 from tests.conftest import REPO_DIR
-from tests.page_helpers import page_of, stored_run, stub_reader, stub_workers
+from tests.page_helpers import page_of, readings_shown, stored_run, stub_reader, stub_workers
 from ui.format import field_key
 
 CUSTOM = "Custom (choose a family)"
@@ -189,12 +189,12 @@ def test_a_review_with_no_known_word_is_warned_about_and_the_row_marked(store, r
     app = page_of("text")
     app.text_area(key="review").input("12345 !!!").run()
     assert any("tiny sentiment" in warning.value and "guess" in warning.value for warning in app.warning)
-    table = app.dataframe[0].value.set_index("run")
+    table = readings_shown(app).set_index("run")
     assert "knows none" in table.loc[run_id, "note"]
-    assert "#FDE3C4" in app.dataframe[0].proto.arrow_data.styler.styles.upper()  # The row stands out.
+    assert table.loc[run_id, "differs"]  # The row stands out.
     app.text_area(key="review").input("a good film !").run()
     assert not app.warning
-    assert "note" not in app.dataframe[0].value or not app.dataframe[0].value["note"].any()
+    assert "note" not in readings_shown(app)
 
 
 # 10. Errors beside their field and Start; no "None" in Compare; Fashion-MNIST's caption.

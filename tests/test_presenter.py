@@ -39,11 +39,9 @@ from devtools.browser import (
     wait_until_idle,
 )
 from tests.conftest import REPO_DIR
-from tests.page_helpers import page_of, stored_run, stub_reader, stub_workers, table_display
+from tests.page_helpers import page_of, readings_shown, stored_run, stub_reader, stub_workers
 from ui.charts import curves_figure
 from ui.format import field_key
-
-HIGHLIGHT_COLOUR = "#FDE3C4"
 
 
 @pytest.fixture
@@ -80,32 +78,27 @@ def probability_chart(app) -> str:
     return next(html.proto.body for html in app.get("html") if "probability-bars" in html.proto.body)
 
 
-def test_presenter_mode_makes_the_probabilities_big_and_readings_a_table(store, reader):
+def test_presenter_mode_keeps_the_probabilities_and_readings_in_plain_html(store, reader):
     stored_run(store, "Quick CNN", "Quick CNN", 0.98)
     stored_run(store, "DNN 128-128", "MLP", 0.93)
     app = page_of("draw", presenter="1")
     app.radio(key="source").set_value("🎲 Test digit").run()
     assert probability_chart(app).count('class="bar"') == 10
-    readings = app.table[0].value
-    assert readings["model"].tolist() == ["Quick CNN", "MLP"]
-    assert not app.dataframe  # An HTML table, whose type the stylesheet makes 18 px.
+    assert readings_shown(app)["model"].tolist() == ["Quick CNN", "MLP"]
+    assert not app.dataframe and not app.table  # HTML, whose type the stylesheet makes 18 px.
 
     app.toggle(key="presenter").set_value(False).run()
     assert probability_chart(app).count('class="bar"') == 10
-    assert app.dataframe[0].value["model"].tolist() == ["Quick CNN", "MLP"]
+    assert readings_shown(app)["model"].tolist() == ["Quick CNN", "MLP"]
 
 
 # Disagreement is the lesson.
 
 
 def highlighted_rows(app) -> set[int]:
-    """The rows of the first st.dataframe that its styler colours with the highlight."""
-    styles = app.dataframe[0].proto.arrow_data.styler.styles
-    rows = set()
-    for rule in re.findall(r"#T_\w+?_row(\d+)_col\d+[^{]*\{([^}]*)\}", styles):
-        if HIGHLIGHT_COLOUR.lower() in rule[1].lower():
-            rows.add(int(rule[0]))
-    return rows
+    """The runs whose rows in the readings table stand out."""
+    shown = readings_shown(app)
+    return set(shown.loc[shown["differs"], "run"])
 
 
 def draw_a_test_digit(reader, digits: dict):
@@ -127,8 +120,8 @@ def test_disagreeing_models_are_named_and_their_rows_highlighted(store, reader):
     app = draw_a_test_digit(reader, {cnn: 7, mlp: 1})
     banner = disagreement_banner(app)
     assert banner and "Quick CNN reads 7" in banner[0] and "DNN 128-128 reads 1" in banner[0], banner
-    assert app.dataframe[0].value["run"].tolist() == [cnn, mlp]
-    assert highlighted_rows(app) == {1}  # The MLP, which reads otherwise than the chosen CNN.
+    assert readings_shown(app)["run"].tolist() == [cnn, mlp]
+    assert highlighted_rows(app) == {mlp}  # It reads otherwise than the chosen CNN.
 
     reader["digits"] = {cnn: 7, mlp: 7}
     app.number_input(key="test_index").set_value(1).run()
@@ -138,15 +131,12 @@ def test_disagreeing_models_are_named_and_their_rows_highlighted(store, reader):
     reader["digits"] = {cnn: 7, mlp: "The model file of run 2 is missing."}
     app.number_input(key="test_index").set_value(2).run()
     assert not [warning for warning in app.warning if "disagree" in warning.value]
-    shown = table_display(app).set_index("model")
+    shown = readings_shown(app).set_index("model")
     assert shown.loc["DNN 128-128", "reads"] == "–" and shown.loc["Quick CNN", "reads"] == "7"
-    visible = shown[["reads", "confidence", "test accuracy", "note"]]  # Run and family are hidden.
-    assert not visible.isin(["None", "nan"]).any().any(), visible
-
-    app.toggle(key="presenter").set_value(True).run()  # The HTML table of presenter mode.
-    shown = app.table[0].value
-    assert [str(reads) for reads in shown["reads"]] == ["7", "–"]  # Quick CNN, then the MLP.
-    assert not shown.isin(["None", "nan", None]).any().any(), shown
+    assert shown.loc["DNN 128-128", "confidence"] == "–"
+    assert "missing" in shown.loc["DNN 128-128", "note"] and shown.loc["Quick CNN", "note"] == ""
+    visible = shown[["reads", "confidence", "test acc.", "note"]]  # Run and family are hidden.
+    assert not visible.isin(["None", "nan", "NaN"]).any().any(), visible
 
 
 def test_two_models_of_one_name_are_told_apart_by_their_run_number(store, reader):
@@ -155,7 +145,7 @@ def test_two_models_of_one_name_are_told_apart_by_their_run_number(store, reader
     app = draw_a_test_digit(reader, {first: 7, second: 1})
     banner = disagreement_banner(app)
     assert f"Quick CNN #{first} reads 7" in banner[0] and f"Quick CNN #{second} reads 1" in banner[0]
-    assert app.dataframe[0].value["model"].tolist() == [f"Quick CNN #{first}", f"Quick CNN #{second}"]
+    assert readings_shown(app)["model"].tolist() == [f"Quick CNN #{first}", f"Quick CNN #{second}"]
 
 
 # The one-click demo: both quick models, then Draw with both.
@@ -187,7 +177,7 @@ def test_cnn_against_mlp_queues_both_and_opens_draw_on_them(store, no_workers, r
     app.switch_page("app_pages/draw.py").run()  # AppTest's next run would go back to Home.
     assert app.selectbox(key="draw_model").value == cnn
     app.radio(key="source").set_value("🎲 Test digit").run()
-    assert set(app.dataframe[0].value["run"]) == {cnn, mlp}
+    assert set(readings_shown(app)["run"]) == {cnn, mlp}
     assert any("disagree" in warning.value for warning in app.warning)
 
 
@@ -389,7 +379,7 @@ def test_cnn_against_mlp_trains_both_and_draw_reads_with_both(lab, browser, demo
             draw_stroke(page, stroke)
         expect(fresh(page, "h3").filter(has_text="It reads")).to_be_visible()
         wait_until_idle(page)
-        table = page.locator('[data-testid="stDataFrame"]').filter(has_text="confidence")
+        table = page.locator("table.readings")
         expect(table).to_contain_text("Quick CNN")
         expect(table).to_contain_text("DNN 128-128")
         assert_no_app_errors(page)
@@ -401,7 +391,7 @@ SMALL_TEXT = """() => {
     const small = [];
     const roots = document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebar"]');
     for (const root of roots) for (const element of root.querySelectorAll("*")) {
-        if (element.closest("svg, canvas, .stBidiComponent, [data-testid='stDataFrame']")) continue;
+        if (element.closest("svg, canvas, .stBidiComponent")) continue;
         const text = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
         const box = element.getBoundingClientRect();
         if (!text || !box.width || !box.height) continue;
@@ -449,7 +439,7 @@ def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(
         verdict = fresh(page, "h3").filter(has_text="It reads")
         expect(verdict).to_be_visible()
         wait_until_idle(page)
-        readings = fresh(page, '[data-testid="stTable"]').filter(has_text="Quick CNN")
+        readings = fresh(page, "table.readings").filter(has_text="Quick CNN")
         expect(readings).to_contain_text("DNN 128-128")
         page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
         page.mouse.move(1, 719)  # No hover effects in the picture.
@@ -474,6 +464,7 @@ def test_presenter_mode_fits_canvas_verdict_and_readings_on_one_1280x720_screen(
         page.locator('[data-testid="stSidebarNav"]').get_by_text("Home", exact=True).click()
         expect(page.locator("h1").filter(has_text="Digit Lab")).to_be_visible()
         wait_until_idle(page)
+        expect(page.get_by_test_id("stMetricValue").first).to_be_visible()  # Drawn after the title.
         assert min(page.evaluate(METRIC_VALUE_SIZES)) >= 36, "the big numbers stay big"
         assert page.evaluate(CUT_LABELS) == [], "every button's label shows in full"
 
@@ -573,14 +564,10 @@ def test_phone_draws_by_touch_without_scrolling_and_reads_under_the_canvas(lab, 
         canvas_box, verdict_box = canvas.bounding_box(), verdict.bounding_box()
         gap = verdict_box["y"] - (canvas_box["y"] + canvas_box["height"])
         assert 0 <= gap < 80, f"the verdict is {gap:.0f} px under the canvas"
-        table = page.locator('[data-testid="stDataFrame"]').filter(has_text="confidence")
+        table = page.locator("table.readings")
         expect(table).to_contain_text("DNN 128-128")
         table_box = table.bounding_box()
         assert table_box["x"] >= 0 and table_box["x"] + table_box["width"] <= PHONE["width"]
-        scroller = table.locator(".dvn-scroller")
-        assert scroller.evaluate("(s) => s.scrollWidth <= s.clientWidth + 1"), (
-            "the readings table scrolls sideways"
-        )
         digits = page.locator(key("save_as")).get_by_role("radio")
         expect(digits).to_have_count(10)
         rows = {round(digit.bounding_box()["y"]) for digit in digits.all()}

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.probability_bars import CSS as BARS_CSS
+from ui.readings_table import CSS as READINGS_CSS
 
 PARAMETER = "presenter"
 STATE = "presenter_mode"  # Survives pages that do not show the toggle.
@@ -71,7 +72,7 @@ def presenter_mode(toggle: bool = True) -> bool:
         st.query_params[PARAMETER] = "1"
     elif not presenting and PARAMETER in st.query_params:
         del st.query_params[PARAMETER]
-    st.html(f"<style>{APP_CSS}{BARS_CSS}{PRESENTER_CSS if presenting else ''}</style>")
+    st.html(f"<style>{APP_CSS}{BARS_CSS}{READINGS_CSS}{PRESENTER_CSS if presenting else ''}</style>")
     return presenting
 
 

@@ -12,17 +12,14 @@ from core.architecture import ConfigError
 from core.datasets import DatasetUnavailable
 from core.presets import get_preset
 from core.runs import submit
-from ui.format import as_text, distinct_names
+from ui.format import distinct_names
 from ui.images import enlarge
-from ui.presenter import presenting
+from ui.readings_table import readings_table_html
 from ui.resources import completed_runs, get_store
 
 MAX_MODELS = 12
 # A CNN and a dense network (an MLP) that both train in seconds, for "CNN against MLP".
 DEMO_PRESETS = ("Quick CNN", "DNN 128-128")
-HIGHLIGHT = "background-color: #FDE3C4"  # The theme's orange, faint: a model that reads otherwise.
-# Columns the readings table keeps in its data but does not show, so it fits a phone.
-HIDDEN_READING_COLUMNS = ("run", "family")
 
 
 def train_preset_button(preset_name: str, label: str, key: str) -> None:
@@ -71,58 +68,11 @@ def trained_models(
     return runs
 
 
-def readings_table(rows: list[dict], score_column: str, key: str, highlight: Collection[int] = ()) -> None:
-    """Shows one row per model: its reading, a score bar and its test accuracy.
-
-    The rows of the runs in `highlight` stand out. The table fits a phone's width; in
-    presenter mode it is an HTML table, whose type the presenter stylesheet makes big.
-    """
-    table = pd.DataFrame(rows)
-    if "note" in table:  # Last, and empty rather than "None" for the models that read.
-        table = table[[c for c in table.columns if c != "note"] + ["note"]].fillna({"note": ""})
-    marked = [int(run_id) in highlight for run_id in table["run"]] if "run" in table else []
-    shown = [c for c in table.columns if c not in HIDDEN_READING_COLUMNS]
-
-    def colours(frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(
-            [[HIGHLIGHT if marked[i] else ""] * frame.shape[1] for i in range(len(frame))],
-            index=frame.index,
-            columns=frame.columns,
-        )
-
-    if presenting():
-        formatted = {
-            c: table[c].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
-            for c in (score_column, "test accuracy")
-            if c in table
-        }
-        if "reads" in table:  # A model that could not read: a dash, not "nan".
-            formatted["reads"] = table["reads"].map(lambda v: "–" if pd.isna(v) else f"{v:.0f}")
-        # st.table reads Markdown: names and notes are shown as text.
-        texts = {c: table[c].map(as_text) for c in ("model", "note") if c in table}
-        table = table.assign(**formatted, **texts)[shown]
-        st.table(table.style.apply(colours, axis=None).hide(axis="index"))
-        return
-    # A model that could not read has no reading: a dash, not "None".
-    formats = {"reads": "{:.0f}", score_column: "{:.2%}", "test accuracy": "{:.2%}"}
-    formats = {column: text for column, text in formats.items() if column in table}
-    st.dataframe(
-        table.style.apply(colours, axis=None).format(formats, na_rep="–", subset=list(formats)),
-        hide_index=True,
-        key=key,
-        column_order=shown,
-        column_config={
-            "model": st.column_config.TextColumn(width=100),
-            "reads": st.column_config.NumberColumn(width=50),
-            "sentiment": st.column_config.TextColumn(width=90),
-            score_column: st.column_config.ProgressColumn(
-                min_value=0.0, max_value=1.0, format="percent", width=90
-            ),
-            "test accuracy": st.column_config.NumberColumn(
-                "test acc.", format="percent", width=65, help="The model's accuracy on the test set"
-            ),
-        },
-    )
+def readings_table(rows: list[dict], score_column: str, highlight: Collection[int] = ()) -> None:
+    """Shows one row per model: its reading, a score bar and its test accuracy, as a
+    plain HTML table (ui/readings_table.py) that fits a phone's width. The rows of the
+    runs in `highlight` stand out."""
+    st.html(readings_table_html(rows, score_column, highlight))
 
 
 def every_models_reading(
@@ -131,7 +81,6 @@ def every_models_reading(
     describe: Callable[[object, dict], dict],
     unavailable: dict,
     score_column: str,
-    key: str,
     highlight: Collection[int] = (),
 ) -> None:
     """Shows what each model made of one input, a row per model.
@@ -144,7 +93,6 @@ def every_models_reading(
         unavailable: the reading columns of a model that could not read (a 'note'
             column says why).
         score_column: the column shown as a 0-1 bar.
-        key: the table's widget key.
         highlight: the runs whose rows stand out (they read otherwise than the rest).
     """
     rows = []
@@ -158,7 +106,7 @@ def every_models_reading(
             rows.append(model | unavailable | {"note": answer})
             continue
         rows.append(model | describe(answer, run) | {"test accuracy": run["test_accuracy"]})
-    readings_table(rows, score_column, key=key, highlight=highlight)
+    readings_table(rows, score_column, highlight=highlight)
 
 
 def digit_gallery(images: Sequence[np.ndarray], captions: Sequence[str], factor: int) -> None:
