@@ -1,4 +1,5 @@
-"""Starts the lab and, with --audience, the audience server beside it (scripts/run.sh).
+"""Starts the lab and, with --audience, the audience server beside it (scripts/run.sh),
+each with the web server's environment (core.processes.WEB_SERVER_ENVIRONMENT).
 
     python launch.py [--audience [--audience-port PORT]] [streamlit options for the lab]
 
@@ -27,6 +28,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from core.processes import web_server_environment
 
 REPO_DIR = Path(__file__).resolve().parent
 LAB_PORT = 8501
@@ -197,10 +200,11 @@ def serve(options: argparse.Namespace, lab_args: list[str]) -> int:
     urls = audience_urls(hostname, addresses, options.audience_port)
     hosts = allowed_hosts(hostname, addresses)
     processes = [
-        subprocess.Popen(lab_command(sys.executable, lab_args), cwd=REPO_DIR),
+        subprocess.Popen(lab_command(sys.executable, lab_args), cwd=REPO_DIR, env=web_server_environment()),
         subprocess.Popen(
             audience_command(sys.executable, options.audience_port, hosts, urlsplit(urls[0]).hostname),
             cwd=REPO_DIR,
+            env=web_server_environment(),
         ),
     ]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     options, lab_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     os.chdir(REPO_DIR)  # Streamlit reads .streamlit/config.toml from the working directory.
     if not options.audience:
-        os.execv(sys.executable, lab_command(sys.executable, lab_args))
+        os.execve(sys.executable, lab_command(sys.executable, lab_args), web_server_environment())
     return serve(options, lab_args)
 
 

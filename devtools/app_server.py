@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from core.processes import WEB_SERVER_ENVIRONMENT
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO_DIR / ".venv" / "bin" / "python") if (REPO_DIR / ".venv").is_dir() else sys.executable
 
@@ -78,7 +80,7 @@ class AppServer:
             self.process = subprocess.Popen(
                 command,
                 cwd=REPO_DIR,
-                env=app_environment(self.home),
+                env=app_environment(self.home) | WEB_SERVER_ENVIRONMENT,  # As launch.py starts it.
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -4,9 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh requirements.txt
-for argument in "$@"; do
-  if [ "$argument" = "--audience" ]; then
-    exec .venv/bin/python launch.py "$@"
-  fi
-done
-exec .venv/bin/python -m streamlit run app.py "$@"
+exec .venv/bin/python launch.py "$@"

@@ -1,8 +1,11 @@
 """Small helpers the tests share: queueing, waiting for a run to reach a state, rows
-written as another program might."""
+written as another program might, processes' environments and children."""
 
+import contextlib
+import os
 import sqlite3
 import time
+from pathlib import Path
 
 from core.presets import get_preset
 from core.runs import submit
@@ -45,3 +48,19 @@ def insert_raw_run(store, config_text, name="raw", status="completed"):
             (name, config_text, status, time.time()),
         )
         return cursor.lastrowid
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    """A running process's environment, as /proc shows it."""
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode().split("=", 1) for entry in entries if b"=" in entry)
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent`."""
+    children = []
+    for pid in filter(str.isdecimal, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError):
+            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                children.append(int(pid))
+    return children

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import launch
 import ui.audience
+from core.processes import WEB_SERVER_ENVIRONMENT
 from core.store import RunStore
 from devtools.app_server import (
     PYTHON,
@@ -41,7 +42,7 @@ from devtools.browser import (
     wait_until_idle,
 )
 from devtools.network import listening_addresses, upload_status, websocket_status
-from tests.helpers import QUICK
+from tests.helpers import QUICK, child_pids, environment_of
 from tests.helpers import queue as queue_run
 from tests.training_helpers import run_now
 from ui.audience import READINGS_PER_MINUTE, RateLimit, readings_per_minute
@@ -350,6 +351,8 @@ def test_run_with_audience_serves_the_lab_locally_and_the_audience_on_the_networ
         assert upload_status(audience_port, audience_urls[0].removeprefix("http://"), 1000) == 413
         assert websocket_status(lab_port, f"{socket.gethostname()}:{lab_port}") != 101
         assert websocket_status(lab_port, f"localhost:{lab_port}", f"http://localhost:{lab_port}") == 101
+        for server in child_pids(process.pid):  # Few malloc arenas: the servers stay small.
+            assert environment_of(server).items() >= WEB_SERVER_ENVIRONMENT.items()
     finally:
         stop_process_group(process)
     assert not listening_addresses(lab_port) and not listening_addresses(audience_port)

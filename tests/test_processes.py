@@ -1,10 +1,12 @@
-"""Facts about local processes read from /proc."""
+"""Local processes: facts read from /proc, and the environment each kind starts with."""
 
+import os
 import subprocess
 import sys
 import time
 
-from core.processes import process_cpu_seconds
+from core.processes import WEB_SERVER_ENVIRONMENT, process_cpu_seconds, start_engine_process
+from tests.helpers import environment_of
 
 SPIN_THEN_SLEEP = """
 import time
@@ -26,3 +28,15 @@ def test_a_process_shows_the_cpu_it_used_and_a_gone_one_zero():
         busy.kill()
         busy.wait()
     assert process_cpu_seconds(busy.pid) == 0.0
+
+
+def test_the_engine_s_processes_keep_the_default_malloc_arenas(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "environ", {**os.environ, **WEB_SERVER_ENVIRONMENT})  # As in the web server.
+    engine = start_engine_process(tmp_path, ["reader", "--idle-exit", "30"], "reader.log")
+    try:
+        environment = environment_of(engine.pid)
+        assert environment["DIGITLAB_HOME"] == str(tmp_path)
+        assert not set(WEB_SERVER_ENVIRONMENT) & set(environment)
+    finally:
+        engine.kill()
+        engine.wait()
