@@ -28,7 +28,7 @@ table.readings th {{ text-align: left; font-weight: 600; opacity: 0.75;
 table.readings th, table.readings td {{ padding: 0.25rem 0.5rem; }}
 table.readings td {{ border-bottom: 1px solid rgba(128, 128, 128, 0.15); overflow-wrap: anywhere; }}
 table.readings td.number {{ text-align: right; white-space: nowrap; }}
-table.readings tr.differs td {{ background: #FDE3C4; }}
+table.readings tr.differs td {{ background: #FDE3C4; color: #31333F; }} /* Dark text in a dark theme too. */
 table.readings .score {{ display: flex; align-items: center; gap: 0.4rem; min-width: 5.5rem; }}
 table.readings .score .track {{ flex: 1; height: 0.5rem; background: rgba(128, 128, 128, 0.2);
   border-radius: 0.25rem; overflow: hidden; }}
@@ -38,9 +38,10 @@ table.readings .score span {{ white-space: nowrap; min-width: 2.6rem; text-align
 
 
 def readings_table_html(rows: list[dict], score_column: str, highlight: Collection[int] = ()) -> str:
-    """The HTML of a table with a row per model (rows: one dict per model, the same
-    keys in each; a "note" says why a model could not read). `score_column` (0-1) shows
-    as a bar; the rows of the runs in `highlight` stand out. Every value is escaped."""
+    """The HTML of a table with a row per model (rows: one dict of columns per model;
+    a model that could not read has a "note" saying why, and a dash where its numbers
+    would be). `score_column` (0-1) shows as a bar; the rows of the runs in `highlight`
+    stand out. Every text is escaped."""
     columns = [
         column for column in dict.fromkeys(key for row in rows for key in row) if column not in HIDDEN_COLUMNS
     ]
@@ -68,20 +69,21 @@ def _row(row: dict, columns: list[str], score_column: str, highlight: Collection
 
 
 def _cell(value: object, column: str, score_column: str) -> str:
+    if isinstance(value, str):
+        return f"<td>{html.escape(value)}</td>"
+    if value is None and column == "note":
+        return "<td></td>"  # This model read: nothing to note.
     number = _number(value)
+    if number is None:
+        return f'<td class="number">{MISSING}</td>'
     if column == score_column:
-        if number is None:
-            return f'<td class="number">{MISSING}</td>'
         share = min(max(number, 0.0), 1.0)
         return (
             f'<td><div class="score"><div class="track"><div class="fill" style="width: {share:.1%}">'
             f"</div></div><span>{number:.0%}</span></div></td>"
         )
-    if column in PERCENT_COLUMNS:
-        return f'<td class="number">{MISSING if number is None else f"{number:.2%}"}</td>'
-    if isinstance(value, numbers.Real) or (value is None and column == "reads"):
-        return f'<td class="number">{MISSING if number is None else f"{number:.0f}"}</td>'
-    return f"<td>{html.escape('' if value is None else str(value))}</td>"
+    text = f"{number:.2%}" if column in PERCENT_COLUMNS else f"{number:.0f}"
+    return f'<td class="number">{text}</td>'
 
 
 def _number(value: object) -> float | None:
