@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from core.predict import load_predictor
-from core.processes import process_alive
+from core.processes import process_alive, process_stopped
 from core.reader import ReaderClient
 from core.worker import run_worker
 from tests.conftest import REPO_DIR
-from tests.helpers import QUICK, queue
+from tests.helpers import QUICK, queue, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,9 @@ def test_a_stopped_reader_is_replaced_and_the_reading_arrives(trained, mnist):
     first = reader_pid(store)
     os.kill(first, signal.SIGSTOP)
     try:
+        # The kernel stops it a moment later. A reading that connects before then waits in
+        # the connection's handshake until the next reading ends the stopped reader.
+        wait_for(lambda: process_stopped(first), timeout=30, message="the reader stopped")
         answers = {}
         reading = threading.Thread(target=lambda: answers.update(client.read_images(digits[:1], image)))
         reading.start()
