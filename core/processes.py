@@ -60,6 +60,12 @@ def process_stopped(pid: int) -> bool:
     return fields is not None and fields[0] in ("T", "t")
 
 
+def parent_pid(pid: int) -> int | None:
+    """Returns the pid of the process's parent, or None when it is gone."""
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields is not None else None
+
+
 def process_started_at(pid: int) -> float | None:
     """Returns when the process started, in `time.time()` seconds, or None if unknown."""
     fields = _stat_fields(pid)

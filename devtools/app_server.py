@@ -80,7 +80,7 @@ class AppServer:
             self.process = subprocess.Popen(
                 command,
                 cwd=REPO_DIR,
-                env=app_environment(self.home) | WEB_SERVER_ENVIRONMENT,  # As launch.py starts it.
+                env={**WEB_SERVER_ENVIRONMENT, **app_environment(self.home)},  # As launch.py starts it.
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,13 +1,13 @@
 """Small helpers the tests share: queueing, waiting for a run to reach a state, rows
 written as another program might, processes' environments and children."""
 
-import contextlib
 import os
 import sqlite3
 import time
 from pathlib import Path
 
 from core.presets import get_preset
+from core.processes import parent_pid
 from core.runs import submit
 
 QUICK = get_preset("Quick CNN").config.with_changes(limit=600, epochs=1, batch_size=32)
@@ -58,9 +58,4 @@ def environment_of(pid: int) -> dict[str, str]:
 
 def child_pids(parent: int) -> list[int]:
     """The processes whose parent is `parent`."""
-    children = []
-    for pid in filter(str.isdecimal, os.listdir("/proc")):
-        with contextlib.suppress(OSError, IndexError):
-            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                children.append(int(pid))
-    return children
+    return [int(pid) for pid in filter(str.isdecimal, os.listdir("/proc")) if parent_pid(int(pid)) == parent]

@@ -83,12 +83,12 @@ def readings_shown(app) -> pd.DataFrame:
     """Every model's reading as the page shows it: a row per model, the text of each
     cell under its header, and its run (`run`) and whether it stands out (`differs`)."""
     body = next(html.proto.body for html in app.get("html") if 'class="readings"' in html.proto.body)
-    parser = _TableReader()
-    parser.feed(body)
-    return pd.DataFrame(parser.rows, columns=[*parser.headers, "run", "differs"])
+    reader = TableReader()
+    reader.feed(body)
+    return pd.DataFrame(reader.rows, columns=[*reader.headers, "run", "differs"])
 
 
-class _TableReader(HTMLParser):
+class TableReader(HTMLParser):
     """Reads a plain HTML table's headers, and each row's cell texts, data-run and class."""
 
     def __init__(self) -> None:

@@ -1,6 +1,5 @@
 """Local processes: facts read from /proc, and the environment each kind starts with."""
 
-import os
 import subprocess
 import sys
 import time
@@ -31,7 +30,8 @@ def test_a_process_shows_the_cpu_it_used_and_a_gone_one_zero():
 
 
 def test_the_engine_s_processes_keep_the_default_malloc_arenas(tmp_path, monkeypatch):
-    monkeypatch.setattr(os, "environ", {**os.environ, **WEB_SERVER_ENVIRONMENT})  # As in the web server.
+    for name, value in WEB_SERVER_ENVIRONMENT.items():  # As in the web server.
+        monkeypatch.setenv(name, value)
     engine = start_engine_process(tmp_path, ["reader", "--idle-exit", "30"], "reader.log")
     try:
         environment = environment_of(engine.pid)

@@ -1,11 +1,11 @@
 """Every model's reading as an HTML table: names are text, broken numbers a dash."""
 
-from tests.page_helpers import _TableReader
+from tests.page_helpers import TableReader
 from ui.readings_table import readings_table_html
 
 
 def shown(html: str) -> tuple[list[str], list[list]]:
-    reader = _TableReader()
+    reader = TableReader()
     reader.feed(html)
     return reader.headers, reader.rows
 
